@@ -251,9 +251,7 @@ class RolloutSettings(_Model):
     linear_step_percent: int = Field(
         default=20, ge=10, le=50, description="Linear: traffic share of each step (10-50 %)."
     )
-    wait_seconds: int = Field(
-        default=300, ge=0, le=3600, description="Wait between traffic steps."
-    )
+    wait_seconds: int = Field(default=300, ge=0, le=3600, description="Wait between traffic steps.")
     termination_wait_seconds: int = Field(
         default=120, ge=0, le=3600, description="Wait before the old fleet is terminated."
     )
@@ -409,6 +407,6 @@ def _check_aws_config(
     account = settings.accounts.for_stack(stack)
     if allowed_account_ids is None or [str(a) for a in allowed_account_ids] != [account]:
         raise SettingsError(
-            f"{source}: aws:allowedAccountIds must be [\"{account}\"] (the {stack} account, "
+            f'{source}: aws:allowedAccountIds must be ["{account}"] (the {stack} account, '
             f"so a wrong AWS profile fails before anything changes), got {allowed_account_ids!r}"
         )

@@ -1,0 +1,12 @@
+"""Pulumi entry point: load settings, build the stack, export its outputs."""
+
+import pulumi
+
+from infra.context import StackContext
+from infra.program import build, resolve_image_tag, settings_from_config
+
+stack = pulumi.get_stack()
+settings = settings_from_config(stack)
+context = StackContext(project=pulumi.get_project(), stack=stack, image_tag=resolve_image_tag())
+for key, value in build(settings, context).items():
+    pulumi.export(key, value)

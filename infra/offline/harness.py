@@ -1,0 +1,128 @@
+"""Run the real Pulumi program of one stack under mocks and capture every resource.
+
+The stack's own `Pulumi.<stack>.yaml` is loaded as its Pulumi config, so the
+offline plan sees exactly what `pulumi up --stack <stack>` would be given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.proto import resource_pb2
+
+from infra.context import REPO_ROOT, StackContext
+from infra.offline.capture import CapturedResource, StackPlan
+from infra.offline.mocks import OfflineMocks
+from infra.program import build, settings_from_config
+from infra.settings import SettingsError, load_settings
+
+PROJECT = "promote-code"
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+OFFLINE_IMAGE_TAG = "0" * 40
+"""The tag offline runs use unless told otherwise; any 40-hex commit works."""
+
+
+def read_stack_config(stack: str, root: Path = REPO_ROOT) -> dict[str, Any]:
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise SettingsError(f"unknown stack {stack!r}: {path.name} does not exist")
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise SettingsError(f"{path.name}: not valid YAML: {error}") from None
+    config = document.get("config")
+    if not isinstance(config, dict):
+        raise SettingsError(f"{path.name}: has no `config:` mapping")
+    return config
+
+
+def _plain(value: Any) -> Any:
+    """Wire-form inputs made readable: secrets redacted, whole numbers as ints."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+            return "[secret]"
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class CapturingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor, recording each registration as the engine would see it."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.captured: list[CapturedResource] = []
+
+    def RegisterResource(self, request: resource_pb2.RegisterResourceRequest) -> Any:  # noqa: N802
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            inputs = json_format.MessageToDict(request.object)
+            self.captured.append(
+                CapturedResource(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent or None,
+                    custom=request.custom,
+                    provider=request.provider or None,
+                    inputs=_plain(inputs),
+                    dependencies=tuple(request.dependencies),
+                )
+            )
+        return response
+
+
+def plan_stack(
+    stack: str,
+    *,
+    image_tag: str = OFFLINE_IMAGE_TAG,
+    preview: bool = False,
+    config: Mapping[str, Any] | None = None,
+    unbuilt_tags: frozenset[str] = frozenset(),
+    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> StackPlan:
+    """Run the program for `stack` under mocks; raise SettingsError on bad settings."""
+    config = dict(config if config is not None else read_stack_config(stack))
+    settings = load_settings(
+        stack,
+        config.get("promote:settings"),
+        aws_region=config.get("aws:region"),
+        allowed_account_ids=config.get("aws:allowedAccountIds"),
+    )
+    mocks = OfflineMocks(
+        account=settings.accounts.for_stack(stack),
+        region=settings.region,
+        unbuilt_tags=unbuilt_tags,
+        stack_outputs=stack_outputs,
+    )
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(
+        {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    )
+    monitor = CapturingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    outputs: dict[str, Any] = {}
+
+    @pulumi.runtime.test  # type: ignore[misc]
+    def program() -> pulumi.Output[None]:
+        exports = build(
+            settings_from_config(stack),
+            StackContext(project=PROJECT, stack=stack, image_tag=image_tag),
+        )
+        return pulumi.Output.from_input(exports).apply(outputs.update)
+
+    program()
+    return StackPlan(PROJECT, stack, tuple(monitor.captured), outputs)

@@ -1,0 +1,215 @@
+"""Pulumi mocks that answer like AWS would, for the offline plan and the tests.
+
+Outputs are realistic (ARNs in the right account and region, ECR URLs, image
+digests) and derived only from names, so two runs give identical plans. Every
+invoke the program uses has an answer; any other invoke raises instead of
+silently returning `{}`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pulumi
+
+PROVIDER_TYPE = "pulumi:providers:aws"
+STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
+
+
+class UnmockedInvokeError(Exception):
+    pass
+
+
+def digest_for(repository: str, tag: str) -> str:
+    """The image digest the offline registry reports for repository:tag."""
+    return "sha256:" + hashlib.sha256(f"{repository}:{tag}".encode()).hexdigest()
+
+
+def _short(*parts: str, length: int = 17) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+class OfflineMocks(pulumi.runtime.Mocks):
+    """Answers resource registrations and invokes for one stack."""
+
+    def __init__(
+        self,
+        *,
+        account: str,
+        region: str,
+        unbuilt_tags: frozenset[str] = frozenset(),
+        stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.account = account
+        self.region = region
+        self.unbuilt_tags = unbuilt_tags
+        self.stack_outputs = dict(stack_outputs or {})
+        self._provider_accounts: dict[str, str] = {}
+        self._invokes: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "aws:ecr/getImage:getImage": self._get_image,
+            "aws:ecr/getAuthorizationToken:getAuthorizationToken": self._auth_token,
+            "aws:index/getAvailabilityZones:getAvailabilityZones": self._zones,
+            "aws:servicequotas/getServiceQuota:getServiceQuota": self._quota,
+            "aws:index/getCallerIdentity:getCallerIdentity": self._caller,
+        }
+
+    # invokes -----------------------------------------------------------------
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        handler = self._invokes.get(args.token)
+        if handler is None:
+            raise UnmockedInvokeError(
+                f"the offline mocks have no answer for invoke {args.token}; add one to "
+                "infra/offline/mocks.py"
+            )
+        return handler(dict(args.args))
+
+    def _get_image(self, args: dict[str, Any]) -> dict[str, Any]:
+        repository, tag = args["repositoryName"], args["imageTag"]
+        if tag in self.unbuilt_tags:
+            raise LookupError(
+                f"ImageNotFoundException: The image with imageId {{imageTag:'{tag}'}} does not "
+                f"exist within the repository with name '{repository}' in the registry with id "
+                f"'{args['registryId']}'"
+            )
+        return {
+            "id": f"{args['registryId']}/{repository}:{tag}",
+            "registryId": args["registryId"],
+            "repositoryName": repository,
+            "imageTag": tag,
+            "imageDigest": digest_for(repository, tag),
+            "imageTags": [tag],
+            "imageUri": f"{args['registryId']}.dkr.ecr.{self.region}.amazonaws.com/{repository}:{tag}",
+        }
+
+    def _auth_token(self, args: dict[str, Any]) -> dict[str, Any]:
+        registry = args.get("registryId") or self.account
+        return {
+            "id": self.region,
+            "registryId": registry,
+            "userName": "AWS",
+            "password": "offline-placeholder-not-a-credential",
+            "authorizationToken": "QVdTOm9mZmxpbmU=",
+            "proxyEndpoint": f"https://{registry}.dkr.ecr.{self.region}.amazonaws.com",
+            "expiresAt": "2030-01-01T00:00:00Z",
+        }
+
+    def _zones(self, _args: dict[str, Any]) -> dict[str, Any]:
+        names = [f"{self.region}{suffix}" for suffix in "abc"]
+        return {"id": self.region, "names": names, "zoneIds": [f"az{i}" for i in range(1, 4)]}
+
+    def _quota(self, args: dict[str, Any]) -> dict[str, Any]:
+        code = "L-" + _short(args["serviceCode"], args["quotaName"], length=8).upper()
+        return {
+            "id": f"{args['serviceCode']}/{code}",
+            "serviceCode": args["serviceCode"],
+            "quotaName": args["quotaName"],
+            "quotaCode": code,
+            "value": 0,
+        }
+
+    def _caller(self, _args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": self.account,
+            "accountId": self.account,
+            "arn": f"arn:aws:sts::{self.account}:assumed-role/offline/plan",
+            "userId": "AROAOFFLINE:plan",
+        }
+
+    # resources ---------------------------------------------------------------
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        if args.typ == PROVIDER_TYPE:
+            # Provider configuration arrives JSON-encoded, as the engine sends it.
+            allowed = inputs.get("allowedAccountIds") or [self.account]
+            if isinstance(allowed, str):
+                allowed = json.loads(allowed)
+            provider_id = f"{args.name}-{_short(args.name, length=8)}"
+            self._provider_accounts[provider_id] = str(allowed[0])
+            return provider_id, inputs
+        if args.typ == STACK_REFERENCE_TYPE:
+            stack = str(inputs.get("name", args.name))
+            outputs = dict(self.stack_outputs.get(stack, {}))
+            return stack, {"name": stack, "outputs": outputs, "secretOutputNames": []}
+        account = self._account_of(args.provider)
+        resource_id, extra = self._outputs(args.typ, args.name, inputs, account)
+        return resource_id, {**inputs, **extra}
+
+    def _account_of(self, provider: str | None) -> str:
+        if provider:
+            return self._provider_accounts.get(provider.rsplit("::", 1)[-1], self.account)
+        return self.account
+
+    def _outputs(
+        self, typ: str, name: str, inputs: dict[str, Any], account: str
+    ) -> tuple[str, dict[str, Any]]:
+        region = self.region
+        service = typ.split(":")[1].split("/")[0]
+        arn_base = f"arn:aws:{service}:{region}:{account}"
+        physical = str(inputs.get("name") or name)
+        if typ == "aws:kms/key:Key":
+            key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{account}/{name}"))
+            return key_id, {"keyId": key_id, "arn": f"{arn_base}:key/{key_id}"}
+        if typ == "aws:s3/bucket:Bucket":
+            bucket = str(inputs.get("bucket") or name)
+            return bucket, {
+                "bucket": bucket,
+                "arn": f"arn:aws:s3:::{bucket}",
+                "bucketRegionalDomainName": f"{bucket}.s3.{region}.amazonaws.com",
+            }
+        if typ == "aws:iam/role:Role":
+            return physical, {
+                "name": physical,
+                "arn": f"arn:aws:iam::{account}:role/{physical}",
+                "uniqueId": "AROA" + _short(account, physical).upper(),
+            }
+        if typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+            host = str(inputs["url"]).removeprefix("https://")
+            return host, {"arn": f"arn:aws:iam::{account}:oidc-provider/{host}"}
+        if typ == "aws:ecr/repository:Repository":
+            return physical, {
+                "name": physical,
+                "arn": f"{arn_base}:repository/{physical}",
+                "registryId": account,
+                "repositoryUrl": f"{account}.dkr.ecr.{region}.amazonaws.com/{physical}",
+            }
+        if typ == "docker:index/image:Image":
+            image_name = str(inputs["imageName"])
+            repository = image_name.rsplit(":", 1)[0]
+            tag = image_name.rsplit(":", 1)[1]
+            short_repo = repository.split("/", 1)[1]
+            return image_name, {"repoDigest": f"{repository}@{digest_for(short_repo, tag)}"}
+        if typ.startswith("aws:ec2/"):
+            kind = typ.rsplit(":", 1)[1]
+            resource_id = f"{kind.lower()[:4]}-{_short(account, name)}"
+            extra: dict[str, Any] = {"arn": f"{arn_base}:{kind.lower()}/{resource_id}"}
+            if kind == "Eip":
+                extra["allocationId"] = f"eipalloc-{_short(account, name)}"
+            return resource_id, extra
+        if typ == "aws:sagemaker/domain:Domain":
+            domain_id = f"d-{_short(account, name, length=12)}"
+            return domain_id, {
+                "arn": f"{arn_base}:domain/{domain_id}",
+                "url": f"https://{domain_id}.studio.{region}.sagemaker.aws",
+            }
+        return self._generic(typ, name, inputs, arn_base, physical)
+
+    def _generic(
+        self, typ: str, name: str, inputs: dict[str, Any], arn_base: str, physical: str
+    ) -> tuple[str, dict[str, Any]]:
+        kind = typ.rsplit(":", 1)[1]
+        for key in (
+            "modelPackageGroupName",
+            "pipelineName",
+            "userProfileName",
+            "endpointName",
+            "alarmName",
+            "functionName",
+        ):
+            if key in inputs:
+                physical = str(inputs[key])
+        resource = "".join("-" + c.lower() if c.isupper() else c for c in kind).lstrip("-")
+        return physical, {"arn": f"{arn_base}:{resource}/{physical}"}

@@ -1,0 +1,125 @@
+"""The ops stack: ECR registry, this commit's images, GitHub OIDC in all four accounts."""
+
+from __future__ import annotations
+
+import os
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_docker as docker
+
+from infra.components.container_registry import ContainerRegistry, ContainerRegistryArgs
+from infra.components.github_oidc import (
+    GithubOidc,
+    GithubOidcArgs,
+    deploy_subject,
+    preview_subject,
+)
+from infra.context import IMAGE_NAMES, REPO_ROOT, StackContext
+from infra.deploy_permissions import (
+    AccountScope,
+    environment_deploy_statements,
+    ops_deploy_statements,
+    preview_statements,
+)
+from infra.settings import STACKS, OpsSettings
+
+
+def account_provider(settings: OpsSettings, ctx: StackContext, stack: str) -> aws.Provider:
+    account = settings.accounts.for_stack(stack)
+    access = settings.access_for(stack)
+    return aws.Provider(
+        f"{ctx.prefix}-{stack}-account",
+        region=settings.region,
+        allowed_account_ids=[account],
+        assume_roles=[{"role_arn": access.role_arn, "session_name": f"{ctx.project}-ops"}]
+        if access is not None and access.role_arn is not None
+        else None,
+        profile=access.profile if access is not None else None,
+    )
+
+
+def build_images(
+    ctx: StackContext, registry: ContainerRegistry, provider: aws.Provider
+) -> dict[str, pulumi.Output[str]]:
+    """Build and push each image tagged with the commit; return the pushed repo digests."""
+    # Relative to the project directory so the inputs do not depend on where the repo is cloned.
+    context = os.path.relpath(REPO_ROOT)
+    digests: dict[str, pulumi.Output[str]] = {}
+    for image in IMAGE_NAMES:
+        repo = registry.repositories[image]
+        token = aws.ecr.get_authorization_token_output(
+            registry_id=repo.registry_id, opts=pulumi.InvokeOptions(provider=provider)
+        )
+        built = docker.Image(
+            f"{ctx.prefix}-{image}-image",
+            build=docker.DockerBuildArgs(
+                context=context,
+                dockerfile=os.path.join(context, "ml", "images", image, "Dockerfile"),
+                platform="linux/amd64",
+            ),
+            image_name=pulumi.Output.concat(repo.repository_url, ":", ctx.image_tag),
+            registry=docker.RegistryArgs(
+                server=repo.repository_url,
+                username=token.user_name,
+                password=pulumi.Output.secret(token.password),
+            ),
+            opts=pulumi.ResourceOptions(parent=registry),
+        )
+        digests[image] = built.repo_digest
+    return digests
+
+
+def build_ops(settings: OpsSettings, ctx: StackContext) -> dict[str, pulumi.Input[object]]:
+    providers = {stack: account_provider(settings, ctx, stack) for stack in STACKS}
+    registry = ContainerRegistry(
+        f"{ctx.prefix}-registry",
+        ContainerRegistryArgs(
+            repositories={image: ctx.repository_name(image) for image in IMAGE_NAMES},
+            pull_accounts=settings.accounts.environment_accounts,
+            untagged_expiry_days=settings.untagged_image_expiry_days,
+            tags=ctx.tags,
+        ),
+        opts=pulumi.ResourceOptions(provider=providers["ops"]),
+    )
+    digests = build_images(ctx, registry, providers["ops"])
+
+    assume_roles = [
+        access.role_arn
+        for stack in STACKS
+        if (access := settings.access_for(stack)) is not None and access.role_arn is not None
+    ]
+    identities: dict[str, GithubOidc] = {}
+    for stack in STACKS:
+        scope = AccountScope(
+            project=ctx.project,
+            stack=stack,
+            account=settings.accounts.for_stack(stack),
+            region=settings.region,
+            ops_account=settings.accounts.ops,
+            state_bucket=settings.state_bucket,
+        )
+        deploy = (
+            ops_deploy_statements(scope, assume_roles)
+            if stack == "ops"
+            else environment_deploy_statements(scope)
+        )
+        identities[stack] = GithubOidc(
+            f"{ctx.prefix}-{stack}-github",
+            GithubOidcArgs(
+                role_prefix=ctx.project,
+                deploy_subject=deploy_subject(settings.github.repository, stack),
+                preview_subject=preview_subject(settings.github.repository),
+                deploy_statements=deploy,
+                preview_statements=preview_statements(scope),
+                tags={**ctx.tags, "account-role": stack},
+            ),
+            opts=pulumi.ResourceOptions(provider=providers[stack]),
+        )
+    return {
+        "image_tag": ctx.image_tag,
+        "repository_urls": {k: r.repository_url for k, r in registry.repositories.items()},
+        "image_digests": digests,
+        "deploy_role_arns": {s: i.deploy_role.arn for s, i in identities.items()},
+        "preview_role_arns": {s: i.preview_role.arn for s, i in identities.items()},
+    }
