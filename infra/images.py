@@ -17,7 +17,9 @@ def pinned_uri(ops_account: str, region: str, repository: str, digest: str) -> s
 def resolve_image(ops_account: str, region: str, repository: str, tag: str) -> str:
     """`<ops>.dkr.ecr.<region>.amazonaws.com/<repository>@sha256:<digest>` of `repository:tag`."""
     try:
-        image = aws.ecr.get_image(registry_id=ops_account, repository_name=repository, image_tag=tag)
+        image = aws.ecr.get_image(
+            registry_id=ops_account, repository_name=repository, image_tag=tag
+        )
     except Exception as error:
         raise ImagesNotBuiltError(
             f"image {repository}:{tag} was not found in the ops registry "

@@ -136,9 +136,9 @@ class OpsSettings(_CommonSettings):
 
     def access_for(self, stack: str) -> AccountAccess | None:
         """The configured access, or None for ops (ambient credentials)."""
-        configured = self.access.get(stack)  # type: ignore[call-overload]
-        if configured is not None:
-            return configured
+        for configured_stack, configured in self.access.items():
+            if configured_stack == stack:
+                return configured
         if stack == "ops":
             return None
         account = self.accounts.for_stack(stack)

@@ -85,10 +85,20 @@ class GithubOidc(pulumi.ComponentResource):
             opts=child,
         )
         self.deploy_role = self._role(
-            name, DEPLOY_ROLE, args.deploy_subject, args.deploy_statements, args, child
+            name,
+            role=DEPLOY_ROLE,
+            subject=args.deploy_subject,
+            statements=args.deploy_statements,
+            args=args,
+            child=child,
         )
         self.preview_role = self._role(
-            name, PREVIEW_ROLE, args.preview_subject, args.preview_statements, args, child
+            name,
+            role=PREVIEW_ROLE,
+            subject=args.preview_subject,
+            statements=args.preview_statements,
+            args=args,
+            child=child,
         )
         self.register_outputs(
             {"deploy_role_arn": self.deploy_role.arn, "preview_role_arn": self.preview_role.arn}
@@ -97,6 +107,7 @@ class GithubOidc(pulumi.ComponentResource):
     def _role(
         self,
         name: str,
+        *,
         role: str,
         subject: str,
         statements: Sequence[Statement],

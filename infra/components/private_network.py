@@ -101,7 +101,14 @@ class PrivateNetwork(pulumi.ComponentResource):
             opts=child,
         )
         if args.nat_gateway:
-            self._nat(name, cidrs[-1], azs[0], private_routes, tags, child)
+            self._nat(
+                name,
+                cidr=cidrs[-1],
+                az=azs[0],
+                private_routes=private_routes,
+                tags=tags,
+                child=child,
+            )
         else:
             for service in INTERFACE_ENDPOINTS:
                 aws.ec2.VpcEndpoint(
@@ -122,6 +129,7 @@ class PrivateNetwork(pulumi.ComponentResource):
     def _nat(
         self,
         name: str,
+        *,
         cidr: str,
         az: str,
         private_routes: aws.ec2.RouteTable,

@@ -16,6 +16,7 @@ import pulumi
 import yaml
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.proto import resource_pb2
 
@@ -26,7 +27,6 @@ from infra.program import build, settings_from_config
 from infra.settings import SettingsError, load_settings
 
 PROJECT = "promote-code"
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
 OFFLINE_IMAGE_TAG = "0" * 40
 """The tag offline runs use unless told otherwise; any 40-hex commit works."""
 
@@ -48,7 +48,7 @@ def read_stack_config(stack: str, root: Path = REPO_ROOT) -> dict[str, Any]:
 def _plain(value: Any) -> Any:
     """Wire-form inputs made readable: secrets redacted, whole numbers as ints."""
     if isinstance(value, dict):
-        if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
             return "[secret]"
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -66,7 +66,7 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
         self.captured: list[CapturedResource] = []
 
     def RegisterResource(self, request: resource_pb2.RegisterResourceRequest) -> Any:  # noqa: N802
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             inputs = json_format.MessageToDict(request.object)
             self.captured.append(
@@ -116,7 +116,7 @@ def plan_stack(
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     outputs: dict[str, Any] = {}
 
-    @pulumi.runtime.test  # type: ignore[misc]
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def program() -> pulumi.Output[None]:
         exports = build(
             settings_from_config(stack),
@@ -125,4 +125,6 @@ def plan_stack(
         return pulumi.Output.from_input(exports).apply(outputs.update)
 
     program()
-    return StackPlan(PROJECT, stack, tuple(monitor.captured), outputs)
+    # Registration order follows async scheduling; URN order is stable across runs.
+    resources = tuple(sorted(monitor.captured, key=lambda r: r.urn))
+    return StackPlan(PROJECT, stack, resources, outputs)

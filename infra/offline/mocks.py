@@ -12,6 +12,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -58,14 +59,20 @@ class OfflineMocks(pulumi.runtime.Mocks):
         }
 
     # invokes -----------------------------------------------------------------
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         handler = self._invokes.get(args.token)
         if handler is None:
             raise UnmockedInvokeError(
                 f"the offline mocks have no answer for invoke {args.token}; add one to "
                 "infra/offline/mocks.py"
             )
-        return handler(dict(args.args))
+        try:
+            return handler(dict(args.args)), []
+        except LookupError as error:
+            # Reported as an invoke failure, the way the engine reports a provider error.
+            return {}, [("", str(error))]
 
     def _get_image(self, args: dict[str, Any]) -> dict[str, Any]:
         repository, tag = args["repositoryName"], args["imageTag"]
@@ -82,7 +89,9 @@ class OfflineMocks(pulumi.runtime.Mocks):
             "imageTag": tag,
             "imageDigest": digest_for(repository, tag),
             "imageTags": [tag],
-            "imageUri": f"{args['registryId']}.dkr.ecr.{self.region}.amazonaws.com/{repository}:{tag}",
+            "imageUri": (
+                f"{args['registryId']}.dkr.ecr.{self.region}.amazonaws.com/{repository}:{tag}"
+            ),
         }
 
     def _auth_token(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -146,70 +155,118 @@ class OfflineMocks(pulumi.runtime.Mocks):
     def _outputs(
         self, typ: str, name: str, inputs: dict[str, Any], account: str
     ) -> tuple[str, dict[str, Any]]:
-        region = self.region
-        service = typ.split(":")[1].split("/")[0]
-        arn_base = f"arn:aws:{service}:{region}:{account}"
-        physical = str(inputs.get("name") or name)
-        if typ == "aws:kms/key:Key":
-            key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{account}/{name}"))
-            return key_id, {"keyId": key_id, "arn": f"{arn_base}:key/{key_id}"}
-        if typ == "aws:s3/bucket:Bucket":
-            bucket = str(inputs.get("bucket") or name)
-            return bucket, {
-                "bucket": bucket,
-                "arn": f"arn:aws:s3:::{bucket}",
-                "bucketRegionalDomainName": f"{bucket}.s3.{region}.amazonaws.com",
-            }
-        if typ == "aws:iam/role:Role":
-            return physical, {
-                "name": physical,
-                "arn": f"arn:aws:iam::{account}:role/{physical}",
-                "uniqueId": "AROA" + _short(account, physical).upper(),
-            }
-        if typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
-            host = str(inputs["url"]).removeprefix("https://")
-            return host, {"arn": f"arn:aws:iam::{account}:oidc-provider/{host}"}
-        if typ == "aws:ecr/repository:Repository":
-            return physical, {
-                "name": physical,
-                "arn": f"{arn_base}:repository/{physical}",
-                "registryId": account,
-                "repositoryUrl": f"{account}.dkr.ecr.{region}.amazonaws.com/{physical}",
-            }
-        if typ == "docker:index/image:Image":
-            image_name = str(inputs["imageName"])
-            repository = image_name.rsplit(":", 1)[0]
-            tag = image_name.rsplit(":", 1)[1]
-            short_repo = repository.split("/", 1)[1]
-            return image_name, {"repoDigest": f"{repository}@{digest_for(short_repo, tag)}"}
+        facts = _Facts(typ, name, inputs, account, self.region)
         if typ.startswith("aws:ec2/"):
-            kind = typ.rsplit(":", 1)[1]
-            resource_id = f"{kind.lower()[:4]}-{_short(account, name)}"
-            extra: dict[str, Any] = {"arn": f"{arn_base}:{kind.lower()}/{resource_id}"}
-            if kind == "Eip":
-                extra["allocationId"] = f"eipalloc-{_short(account, name)}"
-            return resource_id, extra
-        if typ == "aws:sagemaker/domain:Domain":
-            domain_id = f"d-{_short(account, name, length=12)}"
-            return domain_id, {
-                "arn": f"{arn_base}:domain/{domain_id}",
-                "url": f"https://{domain_id}.studio.{region}.sagemaker.aws",
-            }
-        return self._generic(typ, name, inputs, arn_base, physical)
+            return _ec2(facts)
+        return _OUTPUTS.get(typ, _generic)(facts)
 
-    def _generic(
-        self, typ: str, name: str, inputs: dict[str, Any], arn_base: str, physical: str
-    ) -> tuple[str, dict[str, Any]]:
-        kind = typ.rsplit(":", 1)[1]
-        for key in (
-            "modelPackageGroupName",
-            "pipelineName",
-            "userProfileName",
-            "endpointName",
-            "alarmName",
-            "functionName",
-        ):
-            if key in inputs:
-                physical = str(inputs[key])
-        resource = "".join("-" + c.lower() if c.isupper() else c for c in kind).lstrip("-")
-        return physical, {"arn": f"{arn_base}:{resource}/{physical}"}
+
+@dataclass(frozen=True)
+class _Facts:
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+    account: str
+    region: str
+
+    @property
+    def arn_base(self) -> str:
+        service = self.typ.split(":")[1].split("/")[0]
+        return f"arn:aws:{service}:{self.region}:{self.account}"
+
+    @property
+    def physical(self) -> str:
+        for key in _NAME_KEYS:
+            if key in self.inputs:
+                return str(self.inputs[key])
+        return self.name
+
+
+_NAME_KEYS = (
+    "name",
+    "bucket",
+    "modelPackageGroupName",
+    "pipelineName",
+    "userProfileName",
+    "endpointName",
+    "alarmName",
+    "functionName",
+)
+Built = tuple[str, dict[str, Any]]
+
+
+def _kms_key(f: _Facts) -> Built:
+    key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{f.account}/{f.name}"))
+    return key_id, {"keyId": key_id, "arn": f"{f.arn_base}:key/{key_id}"}
+
+
+def _bucket(f: _Facts) -> Built:
+    bucket = f.physical
+    return bucket, {
+        "bucket": bucket,
+        "arn": f"arn:aws:s3:::{bucket}",
+        "bucketRegionalDomainName": f"{bucket}.s3.{f.region}.amazonaws.com",
+    }
+
+
+def _role(f: _Facts) -> Built:
+    return f.physical, {
+        "name": f.physical,
+        "arn": f"arn:aws:iam::{f.account}:role/{f.physical}",
+        "uniqueId": "AROA" + _short(f.account, f.physical).upper(),
+    }
+
+
+def _oidc_provider(f: _Facts) -> Built:
+    host = str(f.inputs["url"]).removeprefix("https://")
+    return host, {"arn": f"arn:aws:iam::{f.account}:oidc-provider/{host}"}
+
+
+def _repository(f: _Facts) -> Built:
+    return f.physical, {
+        "name": f.physical,
+        "arn": f"{f.arn_base}:repository/{f.physical}",
+        "registryId": f.account,
+        "repositoryUrl": f"{f.account}.dkr.ecr.{f.region}.amazonaws.com/{f.physical}",
+    }
+
+
+def _docker_image(f: _Facts) -> Built:
+    image_name = str(f.inputs["imageName"])
+    repository, tag = image_name.rsplit(":", 1)
+    short_repo = repository.split("/", 1)[1]
+    return image_name, {"repoDigest": f"{repository}@{digest_for(short_repo, tag)}"}
+
+
+def _domain(f: _Facts) -> Built:
+    domain_id = f"d-{_short(f.account, f.name, length=12)}"
+    return domain_id, {
+        "arn": f"{f.arn_base}:domain/{domain_id}",
+        "url": f"https://{domain_id}.studio.{f.region}.sagemaker.aws",
+    }
+
+
+def _ec2(f: _Facts) -> Built:
+    kind = f.typ.rsplit(":", 1)[1]
+    resource_id = f"{kind.lower()[:4]}-{_short(f.account, f.name)}"
+    extra: dict[str, Any] = {"arn": f"{f.arn_base}:{kind.lower()}/{resource_id}"}
+    if kind == "Eip":
+        extra["allocationId"] = f"eipalloc-{_short(f.account, f.name)}"
+    return resource_id, extra
+
+
+def _generic(f: _Facts) -> Built:
+    kind = f.typ.rsplit(":", 1)[1]
+    resource = "".join("-" + c.lower() if c.isupper() else c for c in kind).lstrip("-")
+    return f.physical, {"arn": f"{f.arn_base}:{resource}/{f.physical}"}
+
+
+_OUTPUTS: dict[str, Callable[[_Facts], Built]] = {
+    "aws:kms/key:Key": _kms_key,
+    "aws:s3/bucket:Bucket": _bucket,
+    "aws:iam/role:Role": _role,
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _oidc_provider,
+    "aws:ecr/repository:Repository": _repository,
+    "docker:index/image:Image": _docker_image,
+    "aws:sagemaker/domain:Domain": _domain,
+}

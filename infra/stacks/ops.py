@@ -55,7 +55,7 @@ def build_images(
             f"{ctx.prefix}-{image}-image",
             build=docker.DockerBuildArgs(
                 context=context,
-                dockerfile=os.path.join(context, "ml", "images", image, "Dockerfile"),
+                dockerfile=f"{context}/ml/images/{image}/Dockerfile",
                 platform="linux/amd64",
             ),
             image_name=pulumi.Output.concat(repo.repository_url, ":", ctx.image_tag),
@@ -105,7 +105,7 @@ def build_ops(settings: OpsSettings, ctx: StackContext) -> dict[str, pulumi.Inpu
             else environment_deploy_statements(scope)
         )
         identities[stack] = GithubOidc(
-            f"{ctx.prefix}-{stack}-github",
+            f"{ctx.prefix}-{stack}-identity",
             GithubOidcArgs(
                 role_prefix=ctx.project,
                 deploy_subject=deploy_subject(settings.github.repository, stack),

@@ -1,0 +1,65 @@
+"""`promote`: the offline commands (plan every stack under mocks, run the pipeline locally)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from infra.offline.harness import OFFLINE_IMAGE_TAG, plan_stack
+from infra.offline.report import render
+from infra.settings import STACKS, SettingsError
+
+DEFAULT_PLAN_DIR = Path("build/plan")
+
+
+def _plan(args: argparse.Namespace) -> int:
+    stacks = args.stack or list(STACKS)
+    for stack in stacks:
+        started = time.perf_counter()
+        try:
+            plan = plan_stack(stack, image_tag=args.image_tag)
+        except SettingsError as error:
+            print(f"settings error:\n{error}", file=sys.stderr)
+            return 2
+        print(render(plan))
+        print(f"planned {stack} in {time.perf_counter() - started:.2f} s")
+        if args.json:
+            path = plan.write(args.out)
+            print(f"wrote {path}")
+        print()
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="promote", description="Offline tools of the promote-code template."
+    )
+    commands = root.add_subparsers(dest="command", required=True)
+    plan = commands.add_parser(
+        "plan", help="run each stack's Pulumi program under mocks and print its resources"
+    )
+    plan.add_argument(
+        "--stack", action="append", choices=STACKS, help="stack to plan (repeatable; default all)"
+    )
+    plan.add_argument("--json", action="store_true", help="write build/plan/<stack>.json")
+    plan.add_argument("--out", type=Path, default=DEFAULT_PLAN_DIR, help="where --json writes")
+    plan.add_argument(
+        "--image-tag",
+        default=OFFLINE_IMAGE_TAG,
+        help="commit whose images the environment stacks resolve (offline: any 40-hex value)",
+    )
+    plan.set_defaults(run=_plan)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

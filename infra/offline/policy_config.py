@@ -1,0 +1,183 @@
+"""Per-stack policy pack config, generated from the stack settings so the two cannot drift.
+
+`policies/config/<stack>.json` is what CI passes to
+`pulumi preview --policy-pack policies --policy-pack-config policies/config/<stack>.json`.
+Account, region, repository, retraining and instance-count values come from
+`Pulumi.<stack>.yaml` through the real settings model; which rules block a
+deployment in which stack is the table below (see policies/README.md).
+
+    uv run python -m infra.offline.policy_config --write   # regenerate
+    uv run python -m infra.offline.policy_config --check   # exit 1 when a file is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from infra.settings import (
+    PROD_MIN_ENDPOINT_INSTANCES,
+    SETTINGS_KEY,
+    STACKS,
+    EnvironmentSettings,
+    Settings,
+    SettingsError,
+    load_settings,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = REPO_ROOT / "policies" / "config"
+
+Level = Literal["advisory", "mandatory", "disabled"]
+MANDATORY: Level = "mandatory"
+ADVISORY: Level = "advisory"
+
+IMAGE_REPOSITORY_ROLES = ("training", "deployer")
+"""The ops ECR repositories are named <project>/<role>."""
+
+# Where a rule only warns, and why (everything not listed is mandatory in every stack):
+# - prod-images-from-ops: dev may run an image built by hand while experimenting and ops runs
+#   no workloads; staging is the stage prod promotes from, so it is held to prod's rule.
+# - endpoint encryption/capture: required in staging and prod; dev endpoints are throwaway.
+# - endpoint minimum instances: a single instance is fine outside prod.
+ENFORCEMENT: Mapping[str, Mapping[str, Level]] = {
+    "prod-images-from-ops": {"ops": ADVISORY, "dev": ADVISORY},
+    "sagemaker-endpoint-encryption-and-capture": {"ops": ADVISORY, "dev": ADVISORY},
+    "sagemaker-endpoint-min-instances": {"ops": ADVISORY, "dev": ADVISORY, "staging": ADVISORY},
+}
+
+POLICY_NAMES: tuple[str, ...] = (
+    "ecr-policy-no-wildcard-principal",
+    "ecr-repository-hardening",
+    "github-oidc-trust",
+    "iam-no-broad-managed-policies",
+    "iam-no-wildcard-statements",
+    "prod-images-from-ops",
+    "required-tags",
+    "retraining-schedule-allowed",
+    "s3-bucket-hardening",
+    "sagemaker-endpoint-encryption-and-capture",
+    "sagemaker-endpoint-min-instances",
+)
+
+
+def enforcement_level(policy: str, stack: str) -> Level:
+    return ENFORCEMENT.get(policy, {}).get(stack, MANDATORY)
+
+
+def project_name(root: Path = REPO_ROOT) -> str:
+    document = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    name = document.get("name") if isinstance(document, dict) else None
+    if not isinstance(name, str) or not name:
+        raise SettingsError(f"{root / 'Pulumi.yaml'}: `name` (the project name) is missing")
+    return name
+
+
+def load_stack_settings(stack: str, root: Path = REPO_ROOT) -> Settings:
+    """Validate `Pulumi.<stack>.yaml` through the real settings model."""
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise SettingsError(f"{path.name} is missing")
+    document = yaml.safe_load(path.read_text()) or {}
+    config: dict[str, Any] = document.get("config") or {}
+    return load_settings(
+        stack,
+        config.get(SETTINGS_KEY),
+        aws_region=config.get("aws:region"),
+        allowed_account_ids=config.get("aws:allowedAccountIds"),
+    )
+
+
+def policy_config(stack: str, settings: Settings, *, project: str) -> dict[str, dict[str, Any]]:
+    """The `--policy-pack-config` document for one stack."""
+    retraining_allowed = (
+        settings.retraining.allowed if isinstance(settings, EnvironmentSettings) else False
+    )
+    properties: dict[str, dict[str, Any]] = {
+        "prod-images-from-ops": {
+            "opsAccountId": settings.accounts.ops,
+            "region": settings.region,
+            "allowedRepositories": [f"{project}/{role}" for role in IMAGE_REPOSITORY_ROLES],
+            # The design's rule: in prod an image unknown at preview is a violation, not a skip.
+            "unknownIsViolation": stack == "prod",
+        },
+        "github-oidc-trust": {
+            "repository": settings.github.repository,
+            "previewRoleNames": [f"{project}-github-preview"],
+        },
+        "sagemaker-endpoint-min-instances": {
+            "minInstanceCount": PROD_MIN_ENDPOINT_INSTANCES if stack == "prod" else 1,
+        },
+        "retraining-schedule-allowed": {"retrainingAllowed": retraining_allowed},
+        "required-tags": {
+            "tags": {"project": project, "environment": stack, "managed-by": "pulumi"},
+        },
+    }
+    return {
+        name: {"enforcementLevel": enforcement_level(name, stack), **properties.get(name, {})}
+        for name in POLICY_NAMES
+    }
+
+
+def render(config: Mapping[str, object]) -> str:
+    return json.dumps(config, indent=2) + "\n"
+
+
+def expected_files(root: Path = REPO_ROOT) -> dict[str, str]:
+    """`policies/config/<stack>.json` contents for every stack, from the committed settings."""
+    project = project_name(root)
+    return {
+        stack: render(policy_config(stack, load_stack_settings(stack, root), project=project))
+        for stack in STACKS
+    }
+
+
+def stale_files(root: Path = REPO_ROOT, directory: Path = CONFIG_DIR) -> list[str]:
+    """Stacks whose committed policy config differs from what the settings give."""
+    stale = []
+    for stack, text in expected_files(root).items():
+        path = directory / f"{stack}.json"
+        if not path.is_file() or path.read_text() != text:
+            stale.append(stack)
+    return stale
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.offline.policy_config", description=__doc__.split("\n\n")[0]
+    )
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--write", action="store_true", help="regenerate policies/config/*.json")
+    mode.add_argument("--check", action="store_true", help="fail when a file is out of date")
+    options = parser.parse_args(argv)
+    try:
+        files = expected_files()
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return 2
+    if options.write:
+        CONFIG_DIR.mkdir(parents=True, exist_ok=True)
+        for stack, text in files.items():
+            (CONFIG_DIR / f"{stack}.json").write_text(text)
+            print(f"wrote {CONFIG_DIR.relative_to(REPO_ROOT) / f'{stack}.json'}")
+        return 0
+    stale = stale_files()
+    if stale:
+        print(
+            f"policy config out of date for {', '.join(stale)}; run "
+            "`uv run python -m infra.offline.policy_config --write`",
+            file=sys.stderr,
+        )
+        return 1
+    print("policy configs match the stack settings")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

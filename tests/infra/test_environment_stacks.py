@@ -1,0 +1,153 @@
+"""Environment stacks: protected buckets, least-privilege role, registry, pinned ops images."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from infra.images import ImagesNotBuiltError
+from infra.offline.capture import StackPlan
+from infra.offline.harness import plan_stack
+from infra.offline.mocks import digest_for
+from tests.plan_helpers import TEST_TAG, as_list, policy_document, statements
+
+ENVIRONMENTS = {"dev": "222222222222", "staging": "333333333333", "prod": "444444444444"}
+PINNED = re.compile(
+    r"^111111111111\.dkr\.ecr\.eu-west-1\.amazonaws\.com/promote-code/(training|deployer)"
+    r"@sha256:[0-9a-f]{64}$"
+)
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_every_bucket_is_private_versioned_kms_encrypted_and_tls_only(
+    stack_plans: dict[str, StackPlan], stack: str
+) -> None:
+    plan = stack_plans[stack]
+    buckets = [r.inputs["bucket"] for r in plan.of_type("aws:s3/bucket:Bucket")]
+    assert sorted(buckets) == [
+        f"promote-code-{stack}-artifacts-{ENVIRONMENTS[stack]}",
+        f"promote-code-{stack}-data-{ENVIRONMENTS[stack]}",
+    ]
+
+    def for_bucket(type_token: str, bucket: str) -> dict[str, object]:
+        (match,) = [r for r in plan.of_type(type_token) if r.inputs["bucket"] == bucket]
+        return match.inputs
+
+    for bucket in buckets:
+        block = for_bucket("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", bucket)
+        for flag in (
+            "blockPublicAcls",
+            "blockPublicPolicy",
+            "ignorePublicAcls",
+            "restrictPublicBuckets",
+        ):
+            assert block[flag] is True
+        versioning = for_bucket("aws:s3/bucketVersioning:BucketVersioning", bucket)
+        assert versioning["versioningConfiguration"] == {"status": "Enabled"}
+        sse = for_bucket(
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+            bucket,
+        )
+        default = sse["rules"][0]["applyServerSideEncryptionByDefault"]  # type: ignore[index]
+        assert default["sseAlgorithm"] == "aws:kms"
+        assert default["kmsMasterKeyId"].startswith(
+            f"arn:aws:kms:eu-west-1:{ENVIRONMENTS[stack]}:key/"
+        )
+        (policy,) = [
+            r
+            for r in plan.of_type("aws:s3/bucketPolicy:BucketPolicy")
+            if r.inputs["bucket"] == bucket
+        ]
+        (deny,) = statements(policy_document(policy))
+        assert deny["Effect"] == "Deny"
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert deny["Resource"] == [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]
+    key = plan.one("aws:kms/key:Key", f"promote-code-{stack}-key")
+    assert key.inputs["enableKeyRotation"] is True
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_execution_role_is_least_privilege(stack_plans: dict[str, StackPlan], stack: str) -> None:
+    plan = stack_plans[stack]
+    account = ENVIRONMENTS[stack]
+    role = plan.one("aws:iam/role:Role", f"promote-code-{stack}-execution-role")
+    (trust,) = statements(policy_document(role, "assumeRolePolicy"))
+    assert trust["Principal"] == {"Service": ["sagemaker.amazonaws.com"]}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}
+    policy = plan.one("aws:iam/rolePolicy:RolePolicy", f"promote-code-{stack}-execution-policy")
+    by_sid = {s["Sid"]: s for s in statements(policy_document(policy))}
+    s3_resources = as_list(by_sid["StackBuckets"]["Resource"]) + as_list(
+        by_sid["StackObjects"]["Resource"]
+    )
+    assert all(
+        r.startswith(
+            (
+                f"arn:aws:s3:::promote-code-{stack}-data-",
+                f"arn:aws:s3:::promote-code-{stack}-artifacts-",
+            )
+        )
+        for r in s3_resources
+    )
+    assert by_sid["PullOpsImages"]["Resource"] == [
+        "arn:aws:ecr:eu-west-1:111111111111:repository/promote-code/training"
+    ]
+    assert by_sid["PassOnlyItselfToSageMaker"] == {
+        "Sid": "PassOnlyItselfToSageMaker",
+        "Effect": "Allow",
+        "Action": ["iam:PassRole"],
+        "Resource": [f"arn:aws:iam::{account}:role/promote-code-{stack}-sagemaker-execution"],
+        "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+    }
+    for statement in by_sid.values():
+        for action in as_list(statement["Action"]):
+            assert not action.endswith(":*"), (statement["Sid"], action)
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_images_are_pinned_by_digest_in_the_ops_registry(
+    stack_plans: dict[str, StackPlan], stack: str
+) -> None:
+    outputs = stack_plans[stack].outputs
+    for image in ("training", "deployer"):
+        uri = outputs[f"{image}_image_uri"]
+        assert PINNED.match(uri)
+        assert uri.endswith(digest_for(f"promote-code/{image}", TEST_TAG))
+    assert outputs["deployed_commit"] == TEST_TAG
+    assert outputs["model_package_group_name"] == f"promote-code-{stack}-models"
+
+
+def test_a_commit_never_built_in_ops_stops_with_instructions() -> None:
+    with pytest.raises(ImagesNotBuiltError) as caught:
+        plan_stack("staging", image_tag="deadbeef", unbuilt_tags=frozenset({"deadbeef"}))
+    message = str(caught.value)
+    assert "promote-code/training:deadbeef was not found in the ops registry" in message
+    assert "PROMOTE_IMAGE_TAG=deadbeef pulumi up --stack ops" in message
+
+
+def test_optional_parts_follow_stack_settings(stack_plans: dict[str, StackPlan]) -> None:
+    dev, staging, prod = (stack_plans[s] for s in ("dev", "staging", "prod"))
+    assert dev.of_type("aws:sagemaker/domain:Domain")[0].inputs["appNetworkAccessType"] == "VpcOnly"
+    assert len(dev.of_type("aws:ec2/subnet:Subnet")) == 2
+    assert not dev.of_type("aws:ec2/natGateway:NatGateway")
+    assert len(dev.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")) == 7
+    assert not staging.of_type("aws:ec2/vpc:Vpc")
+    quotas = prod.of_type("aws:servicequotas/serviceQuota:ServiceQuota")
+    assert sorted(q.inputs["value"] for q in quotas) == [1, 2]
+    assert all(q.inputs["serviceCode"] == "sagemaker" for q in quotas)
+    assert not staging.of_type("aws:servicequotas/serviceQuota:ServiceQuota")
+
+
+def test_every_taggable_resource_is_tagged(stack_plans: dict[str, StackPlan]) -> None:
+    for stack, plan in stack_plans.items():
+        for resource in plan.resources:
+            if "tags" in resource.inputs:
+                assert resource.inputs["tags"]["project"] == "promote-code"
+                assert resource.inputs["tags"]["environment"] == stack
+
+
+@pytest.mark.parametrize("stack", ["ops", "dev", "staging", "prod"])
+def test_two_runs_capture_identical_inputs(stack: str) -> None:
+    first = plan_stack(stack, image_tag=TEST_TAG).to_json()
+    second = plan_stack(stack, image_tag=TEST_TAG).to_json()
+    assert first == second

@@ -1,0 +1,149 @@
+"""Settings are validated before any resource is declared, with messages that say what to fix."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from infra.offline.harness import read_stack_config
+from infra.settings import (
+    STACKS,
+    EnvironmentSettings,
+    OpsSettings,
+    SettingsError,
+    load_settings,
+)
+
+
+def load(stack: str, config: dict[str, Any]) -> object:
+    return load_settings(
+        stack,
+        config.get("promote:settings"),
+        aws_region=config.get("aws:region"),
+        allowed_account_ids=config.get("aws:allowedAccountIds"),
+    )
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_committed_stack_file_loads(stack: str) -> None:
+    settings = load(stack, read_stack_config(stack))
+    expected = OpsSettings if stack == "ops" else EnvironmentSettings
+    assert isinstance(settings, expected)
+
+
+def test_committed_files_differ_only_where_environments_should() -> None:
+    prod = load("prod", read_stack_config("prod"))
+    dev = load("dev", read_stack_config("dev"))
+    assert isinstance(prod, EnvironmentSettings) and isinstance(dev, EnvironmentSettings)
+    assert prod.retraining.enabled and not dev.retraining.enabled
+    assert dev.studio.enabled and not prod.studio.enabled
+    assert prod.promotion.source_stack == "organization/promote-code/staging"
+
+
+def broken(stack: str, path: str, value: Any) -> dict[str, Any]:
+    config = copy.deepcopy(read_stack_config(stack))
+    *parents, last = path.split(".")
+    node = config["promote:settings"]
+    for part in parents:
+        node = node.setdefault(part, {})
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return config
+
+
+DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("stack", "path", "value", "expected"),
+    [
+        (
+            "prod",
+            "accounts.ops",
+            "1234",
+            "Pulumi.prod.yaml: promote:settings.accounts.ops must be exactly 12 digits, got '1234'",
+        ),
+        (
+            "dev",
+            "accounts.staging",
+            12345678901,
+            "Pulumi.dev.yaml: promote:settings.accounts.staging must be a quoted 12-digit string, "
+            "got the number 12345678901",
+        ),
+        ("dev", "accounts.staging", "1234567890ab", "must be exactly 12 digits"),
+        (
+            "staging",
+            "accounts.prod",
+            "333333333333",
+            "account 333333333333 is used for both staging and prod",
+        ),
+        ("ops", "github.repository", "promote-code", "repository must be 'owner/name'"),
+        ("ops", "github.repository", "my-org/*", "repository must be 'owner/name'"),
+        ("dev", "retraining.enabled", True, "does not allow scheduled retraining"),
+        ("dev", "colour", "blue", "promote:settings.colour is not a known setting"),
+        ("dev", "region", DELETE, "promote:settings.region is required"),
+        ("dev", "network.enabled", False, "studio.enabled needs network.enabled: true"),
+        ("prod", "endpoint.rollout.canary_percent", 60, "canary_percent"),
+        ("prod", "endpoint.rollout.linear_step_percent", 5, "linear_step_percent"),
+        ("prod", "endpoint.instance_count", 1, "must be at least 2 in prod"),
+        ("ops", "access.dev", {"role_arn": "admin"}, "role_arn must be an IAM role ARN"),
+    ],
+)
+def test_bad_settings_name_file_key_and_fix(
+    stack: str, path: str, value: Any, expected: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load(stack, broken(stack, path, value))
+    assert expected in str(caught.value)
+    assert str(caught.value).startswith(f"Pulumi.{stack}.yaml:")
+
+
+def test_unknown_stack_names_the_real_ones() -> None:
+    with pytest.raises(SettingsError, match=r"unknown stack 'qa'.*ops, dev, staging, prod"):
+        load("qa", read_stack_config("dev"))
+
+
+def test_missing_aws_region_says_what_to_add() -> None:
+    config = read_stack_config("staging")
+    del config["aws:region"]
+    with pytest.raises(SettingsError, match=r"aws:region is missing; add `aws:region: eu-west-1`"):
+        load("staging", config)
+
+
+def test_allowed_account_ids_must_be_this_stacks_account() -> None:
+    config = read_stack_config("prod")
+    config["aws:allowedAccountIds"] = ["333333333333"]
+    with pytest.raises(SettingsError, match=r'aws:allowedAccountIds must be \["444444444444"\]'):
+        load("prod", config)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    config = broken("dev", "accounts.ops", "1")
+    config["promote:settings"]["typo"] = 1
+    with pytest.raises(SettingsError) as caught:
+        load("dev", config)
+    message = str(caught.value)
+    assert "accounts.ops" in message and "typo" in message
+
+
+def test_settings_error_exits_non_zero_with_message_only(tmp_path: Any) -> None:
+    code = (
+        "import sys; from unittest import mock; from infra.offline import cli, harness\n"
+        "cfg = harness.read_stack_config('dev'); cfg['promote:settings']['accounts']['ops'] = '1'\n"
+        "with mock.patch.object(harness, 'read_stack_config', return_value=cfg):\n"
+        "    sys.exit(cli.main(['plan', '--stack', 'dev']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert (
+        "Pulumi.dev.yaml: promote:settings.accounts.ops must be exactly 12 digits" in result.stderr
+    )
+    assert "Traceback" not in result.stderr

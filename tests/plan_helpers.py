@@ -1,0 +1,24 @@
+"""Helpers for reading captured plans in tests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from infra.offline.capture import CapturedResource
+
+TEST_TAG = "0123456789abcdef0123456789abcdef01234567"
+
+
+def policy_document(resource: CapturedResource, key: str = "policy") -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(resource.inputs[key])
+    return document
+
+
+def statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    body = document["Statement"]
+    return body if isinstance(body, list) else [body]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
