@@ -78,7 +78,7 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
                     custom=request.custom,
                     provider=request.provider or None,
                     inputs=_plain(inputs),
-                    dependencies=tuple(request.dependencies),
+                    dependencies=tuple(sorted(request.dependencies)),
                 )
             )
         return response

@@ -61,8 +61,6 @@ def plain(value: object) -> object:
         return {str(key): plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [plain(item) for item in value]
-    if isinstance(value, proxy._ListProxy):  # pragma: no cover - unwrapped above
-        return [plain(item) for item in value]
     if is_unknown(value):
         return UNKNOWN
     return value
@@ -74,7 +72,7 @@ def props_of(raw: Mapping[str, object]) -> dict[str, object]:
 
 
 def get_path(value: object, *path: str) -> object:
-    """`value[path[0]][path[1]]...`, None where a key is missing, UNKNOWN where a level is unknown."""
+    """`value[path[0]][path[1]]...`; None where a key is missing, UNKNOWN under an unknown."""
     current = value
     for key in path:
         if current is UNKNOWN:
