@@ -3,16 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from infra.offline.capture import StackPlan
 from infra.offline.harness import OFFLINE_IMAGE_TAG, plan_stack
 from infra.offline.report import render
 from infra.settings import STACKS, SettingsError
+from ml.pipeline.code import mermaid
 
 DEFAULT_PLAN_DIR = Path("build/plan")
+
+
+PIPELINE_TYPE = "aws:sagemaker/pipeline:Pipeline"
+
+
+def write_plan_files(plan: StackPlan, out: Path) -> list[Path]:
+    """build/plan/<stack>.json, and per pipeline its definition and a mermaid DAG."""
+    written = [plan.write(out)]
+    for pipeline in plan.of_type(PIPELINE_TYPE):
+        definition = json.loads(pipeline.inputs["pipelineDefinition"])
+        directory = out / plan.stack
+        directory.mkdir(parents=True, exist_ok=True)
+        definition_path = directory / "pipeline.json"
+        definition_path.write_text(json.dumps(definition, indent=2, sort_keys=True) + "\n")
+        diagram_path = directory / "pipeline.mmd"
+        diagram_path.write_text(mermaid(definition))
+        written += [definition_path, diagram_path]
+    return written
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -27,8 +48,8 @@ def _plan(args: argparse.Namespace) -> int:
         print(render(plan))
         print(f"planned {stack} in {time.perf_counter() - started:.2f} s")
         if args.json:
-            path = plan.write(args.out)
-            print(f"wrote {path}")
+            for path in write_plan_files(plan, args.out):
+                print(f"wrote {path}")
         print()
     return 0
 

@@ -7,8 +7,10 @@ import pulumi_aws as aws
 
 from infra.components.execution_role import ExecutionRoleArgs, SageMakerExecutionRole
 from infra.components.private_network import PrivateNetwork, PrivateNetworkArgs
+from infra.components.retraining_schedule import RetrainingSchedule, RetrainingScheduleArgs
 from infra.components.secure_bucket import SecureBucket, SecureBucketArgs
 from infra.components.studio import Studio, StudioArgs
+from infra.components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
 from infra.context import IMAGE_NAMES, StackContext
 from infra.images import resolve_image
 from infra.settings import EnvironmentSettings
@@ -121,6 +123,38 @@ def build_environment(
             )
     request_gpu_quotas(settings, ctx)
 
+    training = TrainingPipeline(
+        f"{ctx.prefix}-training",
+        TrainingPipelineArgs(
+            pipeline_name=physical["pipeline"],
+            region=region,
+            role_arn=execution.role.arn,
+            data_bucket=data.bucket.bucket,
+            artifacts_bucket=artifacts.bucket.bucket,
+            kms_key_arn=key.arn,
+            model_package_group_name=group.model_package_group_name,
+            training_image_uri=images["training"],
+            inference_instance_type=settings.endpoint.instance_type,
+            settings=settings.pipeline,
+            tags=tags,
+        ),
+    )
+    if settings.retraining.enabled:
+        RetrainingSchedule(
+            f"{ctx.prefix}-retraining",
+            RetrainingScheduleArgs(
+                schedule_name=f"{ctx.prefix}-retraining",
+                role_name=f"{ctx.prefix}-retraining-scheduler",
+                account=account,
+                pipeline_name=physical["pipeline"],
+                pipeline_arn=training.pipeline.arn,
+                schedule_expression=settings.retraining.schedule_expression,
+                timezone=settings.retraining.timezone,
+                kms_key_arn=key.arn,
+                tags=tags,
+            ),
+        )
+
     return {
         "region": region,
         "account": account,
@@ -133,4 +167,5 @@ def build_environment(
         "training_image_uri": images["training"],
         "deployer_image_uri": images["deployer"],
         "endpoint_name": physical["endpoint"],
+        "pipeline_name": training.pipeline.pipeline_name,
     }

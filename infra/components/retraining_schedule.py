@@ -1,0 +1,85 @@
+"""Scheduled retraining: EventBridge Scheduler starts the stack's pipeline.
+
+The schedule calls SageMaker directly (universal target), assuming a role that
+can start only this pipeline. Prod retrains on prod data on its own; the code
+it runs is still the commit staging already ran.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.iam import Statement, policy_json, service_trust
+
+START_PIPELINE_TARGET = "arn:aws:scheduler:::aws-sdk:sagemaker:startPipelineExecution"
+
+
+@dataclass(frozen=True)
+class RetrainingScheduleArgs:
+    schedule_name: str
+    role_name: str
+    account: str
+    pipeline_name: str
+    pipeline_arn: pulumi.Input[str]
+    schedule_expression: str
+    timezone: str
+    kms_key_arn: pulumi.Input[str]
+    tags: Mapping[str, str]
+
+
+class RetrainingSchedule(pulumi.ComponentResource):
+    schedule: aws.scheduler.Schedule
+
+    def __init__(
+        self, name: str, args: RetrainingScheduleArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("promote:sagemaker:RetrainingSchedule", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-role",
+            name=args.role_name,
+            assume_role_policy=service_trust("scheduler.amazonaws.com", args.account),
+            tags=dict(args.tags),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.name,
+            policy=policy_json(
+                Statement(
+                    sid="StartOnlyThisPipeline",
+                    actions=["sagemaker:StartPipelineExecution"],
+                    resources=[args.pipeline_arn],
+                )
+            ),
+            opts=child,
+        )
+        self.schedule = aws.scheduler.Schedule(
+            f"{name}-schedule",
+            name=args.schedule_name,
+            description=f"Retrain {args.pipeline_name} on this account's data",
+            schedule_expression=args.schedule_expression,
+            schedule_expression_timezone=args.timezone,
+            flexible_time_window={"mode": "OFF"},
+            kms_key_arn=args.kms_key_arn,
+            state="ENABLED",
+            target={
+                "arn": START_PIPELINE_TARGET,
+                "role_arn": role.arn,
+                "input": json.dumps(
+                    {
+                        "PipelineName": args.pipeline_name,
+                        "PipelineExecutionDescription": "Scheduled retraining",
+                    },
+                    sort_keys=True,
+                ),
+                "retry_policy": {"maximum_retry_attempts": 2},
+            },
+            opts=child,
+        )
+        self.register_outputs({"schedule_arn": self.schedule.arn})

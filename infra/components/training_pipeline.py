@@ -1,0 +1,106 @@
+"""The SageMaker training pipeline of one environment.
+
+The step scripts are uploaded as content-addressed objects (the key holds the
+SHA-256 of the file), so a code change is a new key that Pulumi, SageMaker's
+step cache and the audit trail all see, while an unchanged commit re-deploys
+as a no-op. The definition itself is built by `ml.pipeline` with the
+sagemaker SDK, offline and byte-for-byte deterministic, once the role, bucket
+and key ARNs are known.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.settings import PipelineSettings
+from ml.pipeline.code import STEP_SCRIPTS, code_uris, content_key
+from ml.pipeline.definition import PipelineConfig, definition_json
+
+
+@dataclass(frozen=True)
+class TrainingPipelineArgs:
+    pipeline_name: str
+    region: str
+    role_arn: pulumi.Input[str]
+    data_bucket: pulumi.Input[str]
+    artifacts_bucket: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    model_package_group_name: pulumi.Input[str]
+    training_image_uri: str
+    inference_instance_type: str
+    settings: PipelineSettings
+    tags: Mapping[str, str]
+
+
+def render_definition(args: TrainingPipelineArgs, resolved: list[str]) -> str:
+    role_arn, data_bucket, artifacts_bucket, kms_key_arn, group = resolved
+    settings = args.settings
+    return definition_json(
+        PipelineConfig(
+            name=args.pipeline_name,
+            role_arn=role_arn,
+            region=args.region,
+            data_bucket=data_bucket,
+            artifacts_bucket=artifacts_bucket,
+            training_image_uri=args.training_image_uri,
+            code_uris=code_uris(artifacts_bucket),
+            model_package_group=group,
+            processing_instance_type=settings.processing_instance_type,
+            training_instance_type=settings.training_instance_type,
+            accuracy_threshold=settings.accuracy_threshold,
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            learning_rate=settings.learning_rate,
+            cache_expire_after=settings.cache_expire_after,
+            kms_key_arn=kms_key_arn,
+            inference_instance_types=(args.inference_instance_type,),
+        )
+    )
+
+
+class TrainingPipeline(pulumi.ComponentResource):
+    pipeline: aws.sagemaker.Pipeline
+    definition: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: TrainingPipelineArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("promote:sagemaker:TrainingPipeline", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        code = [
+            aws.s3.BucketObjectv2(
+                f"{name}-code-{script.removesuffix('.py')}",
+                bucket=args.artifacts_bucket,
+                key=content_key(script),
+                # Relative, so the inputs do not depend on where the repository is cloned.
+                source=pulumi.FileAsset(os.path.relpath(path)),
+                server_side_encryption="aws:kms",
+                kms_key_id=args.kms_key_arn,
+                tags=dict(args.tags),
+                opts=child,
+            )
+            for script, path in sorted(STEP_SCRIPTS.items())
+        ]
+        self.definition = pulumi.Output.all(
+            args.role_arn,
+            args.data_bucket,
+            args.artifacts_bucket,
+            args.kms_key_arn,
+            args.model_package_group_name,
+        ).apply(lambda resolved: render_definition(args, resolved))
+        self.pipeline = aws.sagemaker.Pipeline(
+            f"{name}-pipeline",
+            pipeline_name=args.pipeline_name,
+            pipeline_display_name=args.pipeline_name,
+            pipeline_description="preprocess, train, evaluate, register, check accuracy, approve",
+            role_arn=args.role_arn,
+            pipeline_definition=self.definition,
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=code),
+        )
+        self.register_outputs({"pipeline_name": self.pipeline.pipeline_name})
