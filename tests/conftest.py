@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from infra.offline.capture import StackPlan
-from infra.offline.harness import plan_stack
+from infra.offline.harness import plan_stacks
 from tests.plan_helpers import TEST_TAG
 
 
 @pytest.fixture(scope="session")
 def stack_plans() -> dict[str, StackPlan]:
-    return {s: plan_stack(s, image_tag=TEST_TAG) for s in ("ops", "dev", "staging", "prod")}
+    return plan_stacks(("ops", "dev", "staging", "prod"), image_tag=TEST_TAG)

@@ -9,8 +9,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import pulumi
+
 from infra.offline.capture import StackPlan
-from infra.offline.harness import OFFLINE_IMAGE_TAG, plan_stack
+from infra.offline.harness import OFFLINE_IMAGE_TAG, plan_stacks
 from infra.offline.report import render
 from infra.settings import STACKS, SettingsError
 from ml.pipeline.code import mermaid
@@ -38,15 +40,15 @@ def write_plan_files(plan: StackPlan, out: Path) -> list[Path]:
 
 def _plan(args: argparse.Namespace) -> int:
     stacks = args.stack or list(STACKS)
-    for stack in stacks:
-        started = time.perf_counter()
-        try:
-            plan = plan_stack(stack, image_tag=args.image_tag)
-        except SettingsError as error:
-            print(f"settings error:\n{error}", file=sys.stderr)
-            return 2
+    started = time.perf_counter()
+    try:
+        plans = plan_stacks(stacks, image_tag=args.image_tag)
+    except (SettingsError, pulumi.RunError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"planned {', '.join(plans)} in {time.perf_counter() - started:.2f} s\n")
+    for plan in plans.values():
         print(render(plan))
-        print(f"planned {stack} in {time.perf_counter() - started:.2f} s")
         if args.json:
             for path in write_plan_files(plan, args.out):
                 print(f"wrote {path}")

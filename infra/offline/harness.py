@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +128,42 @@ def plan_stack(
     # Registration order follows async scheduling; URN order is stable across runs.
     resources = tuple(sorted(monitor.captured, key=lambda r: r.urn))
     return StackPlan(PROJECT, stack, resources, outputs)
+
+
+def _source_stack(stack: str) -> str | None:
+    config = read_stack_config(stack)
+    settings = load_settings(
+        stack,
+        config.get("promote:settings"),
+        aws_region=config.get("aws:region"),
+        allowed_account_ids=config.get("aws:allowedAccountIds"),
+    )
+    source = getattr(settings, "promotion", None)
+    if source is None or source.source_stack is None:
+        return None
+    return str(source.source_stack).rsplit("/", 1)[-1]
+
+
+def plan_stacks(
+    stacks: Iterable[str], *, image_tag: str = OFFLINE_IMAGE_TAG
+) -> dict[str, StackPlan]:
+    """Plan `stacks`, each after the stack it promotes from (prod after staging).
+
+    Prod's StackReference to staging then reads the staging plan's `deployed_commit`,
+    exactly as `pulumi up --stack prod` reads the deployed staging stack.
+    """
+    wanted = list(dict.fromkeys(stacks))
+    plans: dict[str, StackPlan] = {}
+
+    def plan(stack: str, chain: tuple[str, ...]) -> StackPlan:
+        if stack in chain:
+            raise SettingsError(f"promotion.source_stack forms a cycle: {' -> '.join(chain)}")
+        if stack not in plans:
+            source = _source_stack(stack)
+            outputs = {}
+            if source is not None:
+                outputs[source] = plan(source, (*chain, stack)).outputs
+            plans[stack] = plan_stack(stack, image_tag=image_tag, stack_outputs=outputs)
+        return plans[stack]
+
+    return {stack: plan(stack, ()) for stack in wanted}

@@ -45,6 +45,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
         unbuilt_tags: frozenset[str] = frozenset(),
         stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
+        """`stack_outputs`: outputs of other stacks by stack name, for StackReferences."""
         self.account = account
         self.region = region
         self.unbuilt_tags = unbuilt_tags
@@ -140,8 +141,9 @@ class OfflineMocks(pulumi.runtime.Mocks):
             self._provider_accounts[provider_id] = str(allowed[0])
             return provider_id, inputs
         if args.typ == STACK_REFERENCE_TYPE:
+            # Offline there is one project, so org/project/stack resolves by its stack part.
             stack = str(inputs.get("name", args.name))
-            outputs = dict(self.stack_outputs.get(stack, {}))
+            outputs = dict(self.stack_outputs.get(stack.rsplit("/", 1)[-1], {}))
             return stack, {"name": stack, "outputs": outputs, "secretOutputNames": []}
         account = self._account_of(args.provider)
         resource_id, extra = self._outputs(args.typ, args.name, inputs, account)

@@ -164,8 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     if options.write:
         CONFIG_DIR.mkdir(parents=True, exist_ok=True)
         for stack, text in files.items():
-            (CONFIG_DIR / f"{stack}.json").write_text(text)
-            print(f"wrote {CONFIG_DIR.relative_to(REPO_ROOT) / f'{stack}.json'}")
+            path = CONFIG_DIR / f"{stack}.json"
+            path.write_text(text)
+            print(f"wrote {path}")
         return 0
     stale = stale_files()
     if stale:

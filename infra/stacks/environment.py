@@ -13,6 +13,7 @@ from infra.components.studio import Studio, StudioArgs
 from infra.components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
 from infra.context import IMAGE_NAMES, StackContext
 from infra.images import resolve_image
+from infra.promotion import check_promotion, source_commit
 from infra.settings import EnvironmentSettings
 
 
@@ -45,6 +46,8 @@ def request_gpu_quotas(settings: EnvironmentSettings, ctx: StackContext) -> None
 def build_environment(
     settings: EnvironmentSettings, ctx: StackContext
 ) -> dict[str, pulumi.Input[object]]:
+    if (source := settings.promotion.source_stack) is not None:
+        check_promotion(ctx.stack, source, ctx.image_tag, source_commit(source))
     account = settings.accounts.for_stack(ctx.stack)
     ops = settings.accounts.ops
     region = settings.region
