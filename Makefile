@@ -1,11 +1,13 @@
 # The README's two commands: `make demo` and `make test`. Each sets itself up with uv.
-UV ?= uv
+# uv from PATH, else the one pip installs for this Python (run as `python3 -m uv`).
+UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 STACKS := ops dev staging prod
 
 .PHONY: setup demo plan test lint typecheck unit bench clean
 
 setup:
-	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet --user uv
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv \
+		|| python3 -m pip install --quiet --user --break-system-packages uv
 	$(UV) sync --frozen
 
 plan: setup

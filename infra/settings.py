@@ -123,8 +123,8 @@ class OpsSettings(_CommonSettings):
 
     access: dict[Literal["ops", "dev", "staging", "prod"], AccountAccess] = Field(
         default_factory=dict,
-        description="How to reach each account; missing accounts use the ambient credentials "
-        "only for ops, and OrganizationAccountAccessRole for the others.",
+        description="How the ops stack reaches each account (role_arn or profile). Unset: "
+        "ambient credentials for ops, OrganizationAccountAccessRole in the others.",
     )
     untagged_image_expiry_days: int = Field(
         default=7, ge=1, le=365, description="Untagged ECR images are expired after this."

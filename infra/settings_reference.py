@@ -1,0 +1,55 @@
+"""Render the settings reference table of the README from the pydantic models.
+
+`python -m infra.settings_reference` prints it; a test keeps the README in step.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from infra.settings import EnvironmentSettings, OpsSettings
+
+
+def _default(field_default: object) -> str:
+    if field_default is PydanticUndefined:
+        return "required"
+    if isinstance(field_default, BaseModel):
+        return "(object)"
+    return f"`{field_default!r}`" if field_default not in ((), None) else "none"
+
+
+def rows(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str]]:
+    found: list[tuple[str, str, str]] = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found += rows(annotation, f"{key}.")
+            continue
+        default = (
+            "required"
+            if field.is_required()
+            else _default(
+                field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]
+            )
+        )
+        found.append((key, default, field.description or ""))
+    return found
+
+
+def table() -> str:
+    lines = ["| key (under `promote:settings`) | stacks | default | meaning |", "|---|---|---|---|"]
+    ops = {key: (default, text) for key, default, text in rows(OpsSettings)}
+    env = {key: (default, text) for key, default, text in rows(EnvironmentSettings)}
+    for key in dict.fromkeys([*ops, *env]):
+        stacks = (
+            "all" if key in ops and key in env else ("ops" if key in ops else "dev, staging, prod")
+        )
+        default, text = ops.get(key) or env[key]
+        lines.append(f"| `{key}` | {stacks} | {default} | {text} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(table(), end="")
