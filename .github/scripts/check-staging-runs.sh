@@ -8,7 +8,10 @@
 set -euo pipefail
 
 commit="${COMMIT:?COMMIT is not set}"
-staging="$(pulumi stack output --stack staging --json | jq -r '.deployed_commit // empty')"
+staging="$(
+  pulumi stack output --stack staging --json |
+    python3 -c 'import json, sys; print(json.load(sys.stdin).get("deployed_commit") or "")'
+)"
 
 if [[ -z "$staging" ]]; then
   echo "::error::staging has never been deployed; promote $commit to staging first: git tag -f staging $commit && git push -f origin staging"

@@ -14,7 +14,8 @@
 set -euo pipefail
 
 deployed_commit() {
-  pulumi stack output --stack "$1" --json | jq -r '.deployed_commit // empty'
+  pulumi stack output --stack "$1" --json |
+    python3 -c 'import json, sys; print(json.load(sys.stdin).get("deployed_commit") or "")'
 }
 
 case "$STACK" in

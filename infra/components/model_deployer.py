@@ -67,6 +67,8 @@ class ModelDeployer(pulumi.ComponentResource):
     latency_alarm: aws.cloudwatch.MetricAlarm
     dead_letter_alarm: aws.cloudwatch.MetricAlarm
     rollback_alarm_names: pulumi.Output[list[str]]
+    rollback_alarm_arns: pulumi.Output[list[str]]
+    """For the SageMaker execution role's cloudwatch:DescribeAlarms, if the account needs it."""
     environment: pulumi.Output[dict[str, str]]
     """The Lambda's environment; export it so `ml.deployer.manual` uses the same settings."""
 
@@ -84,6 +86,7 @@ class ModelDeployer(pulumi.ComponentResource):
         self.error_alarm, self.latency_alarm = self._rollback_alarms(
             name, args, endpoint_name, alarm_names, child
         )
+        self.rollback_alarm_arns = pulumi.Output.all(self.error_alarm.arn, self.latency_alarm.arn)
 
         self.dead_letter_queue = aws.sqs.Queue(
             f"{name}-dlq",
@@ -243,6 +246,7 @@ class ModelDeployer(pulumi.ComponentResource):
                 "rule_arn": self.rule.arn,
                 "dead_letter_queue_url": self.dead_letter_queue.url,
                 "rollback_alarm_names": self.rollback_alarm_names,
+                "rollback_alarm_arns": self.rollback_alarm_arns,
                 "environment": self.environment,
             }
         )

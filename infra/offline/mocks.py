@@ -257,6 +257,11 @@ def _ec2(f: _Facts) -> Built:
     return resource_id, extra
 
 
+def _queue(f: _Facts) -> Built:
+    url = f"https://sqs.{f.region}.amazonaws.com/{f.account}/{f.physical}"
+    return url, {"url": url, "arn": f"arn:aws:sqs:{f.region}:{f.account}:{f.physical}"}
+
+
 def _generic(f: _Facts) -> Built:
     kind = f.typ.rsplit(":", 1)[1]
     resource = "".join("-" + c.lower() if c.isupper() else c for c in kind).lstrip("-")
@@ -271,4 +276,5 @@ _OUTPUTS: dict[str, Callable[[_Facts], Built]] = {
     "aws:ecr/repository:Repository": _repository,
     "docker:index/image:Image": _docker_image,
     "aws:sagemaker/domain:Domain": _domain,
+    "aws:sqs/queue:Queue": _queue,
 }

@@ -1,11 +1,14 @@
-"""An environment stack (dev, staging, prod): storage, identity, registry, images, network."""
+"""An environment stack (dev, staging, prod): storage, identity, pipeline, deployer, network."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from infra.components.execution_role import ExecutionRoleArgs, SageMakerExecutionRole
+from infra.components.model_deployer import ModelDeployer, ModelDeployerArgs
 from infra.components.private_network import PrivateNetwork, PrivateNetworkArgs
 from infra.components.retraining_schedule import RetrainingSchedule, RetrainingScheduleArgs
 from infra.components.secure_bucket import SecureBucket, SecureBucketArgs
@@ -17,16 +20,114 @@ from infra.promotion import check_promotion, source_commit
 from infra.settings import EnvironmentSettings
 
 
-def names(ctx: StackContext, account: str) -> dict[str, str]:
+@dataclass(frozen=True)
+class Names:
     """Physical names, derived from project, stack and account so stacks never collide."""
-    return {
-        "data_bucket": f"{ctx.prefix}-data-{account}",
-        "artifacts_bucket": f"{ctx.prefix}-artifacts-{account}",
-        "execution_role": f"{ctx.prefix}-sagemaker-execution",
-        "model_package_group": f"{ctx.prefix}-models",
-        "pipeline": f"{ctx.prefix}-training",
-        "endpoint": f"{ctx.prefix}-endpoint",
-    }
+
+    data_bucket: str
+    artifacts_bucket: str
+    execution_role: str
+    model_package_group: str
+    pipeline: str
+    endpoint: str
+
+    @classmethod
+    def of(cls, ctx: StackContext, account: str) -> Names:
+        return cls(
+            data_bucket=f"{ctx.prefix}-data-{account}",
+            artifacts_bucket=f"{ctx.prefix}-artifacts-{account}",
+            execution_role=f"{ctx.prefix}-sagemaker-execution",
+            model_package_group=f"{ctx.prefix}-models",
+            pipeline=f"{ctx.prefix}-training",
+            endpoint=f"{ctx.prefix}-endpoint",
+        )
+
+
+@dataclass(frozen=True)
+class Foundation:
+    """What the ML parts of the stack are built on."""
+
+    key: aws.kms.Key
+    data: SecureBucket
+    artifacts: SecureBucket
+    execution: SageMakerExecutionRole
+    group: aws.sagemaker.ModelPackageGroup
+
+
+def build_foundation(settings: EnvironmentSettings, ctx: StackContext, names: Names) -> Foundation:
+    account = settings.accounts.for_stack(ctx.stack)
+    tags = ctx.tags
+    key = aws.kms.Key(
+        f"{ctx.prefix}-key",
+        description=f"Encrypts {ctx.prefix} data, artifacts, Studio and endpoint volumes",
+        enable_key_rotation=True,
+        deletion_window_in_days=30,
+        tags=tags,
+    )
+    aws.kms.Alias(f"{ctx.prefix}-key-alias", name=f"alias/{ctx.prefix}", target_key_id=key.key_id)
+    data = SecureBucket(
+        f"{ctx.prefix}-data",
+        SecureBucketArgs(bucket_name=names.data_bucket, kms_key_arn=key.arn, tags=tags),
+    )
+    artifacts = SecureBucket(
+        f"{ctx.prefix}-artifacts",
+        SecureBucketArgs(bucket_name=names.artifacts_bucket, kms_key_arn=key.arn, tags=tags),
+    )
+    ops_training = ctx.repository_name("training")
+    execution = SageMakerExecutionRole(
+        f"{ctx.prefix}-execution",
+        ExecutionRoleArgs(
+            role_name=names.execution_role,
+            account=account,
+            region=settings.region,
+            bucket_arns=[data.bucket.arn, artifacts.bucket.arn],
+            kms_key_arn=key.arn,
+            ops_repository_arns=[
+                f"arn:aws:ecr:{settings.region}:{settings.accounts.ops}:repository/{ops_training}"
+            ],
+            model_package_group_name=names.model_package_group,
+            pipeline_name=names.pipeline,
+            tags=tags,
+        ),
+    )
+    group = aws.sagemaker.ModelPackageGroup(
+        f"{ctx.prefix}-models",
+        model_package_group_name=names.model_package_group,
+        model_package_group_description=f"Models trained by the {ctx.stack} pipeline",
+        tags=tags,
+    )
+    return Foundation(key, data, artifacts, execution, group)
+
+
+def build_workspace(settings: EnvironmentSettings, ctx: StackContext, base: Foundation) -> None:
+    """Optional VPC and Studio domain for notebooks."""
+    if not settings.network.enabled:
+        return
+    zones = aws.get_availability_zones(state="available")
+    network = PrivateNetwork(
+        f"{ctx.prefix}-network",
+        PrivateNetworkArgs(
+            cidr=settings.network.cidr,
+            availability_zones=zones.names,
+            nat_gateway=settings.network.nat_gateway,
+            region=settings.region,
+            tags=ctx.tags,
+        ),
+    )
+    if settings.studio.enabled:
+        Studio(
+            f"{ctx.prefix}-studio",
+            StudioArgs(
+                domain_name=f"{ctx.prefix}-studio",
+                vpc_id=network.vpc.id,
+                subnet_ids=[s.id for s in network.private_subnets],
+                security_group_id=network.workload_security_group.id,
+                execution_role_arn=base.execution.role.arn,
+                kms_key_arn=base.key.arn,
+                user_profiles=settings.studio.user_profiles,
+                tags=ctx.tags,
+            ),
+        )
 
 
 def request_gpu_quotas(settings: EnvironmentSettings, ctx: StackContext) -> None:
@@ -49,97 +150,50 @@ def build_environment(
     if (source := settings.promotion.source_stack) is not None:
         check_promotion(ctx.stack, source, ctx.image_tag, source_commit(source))
     account = settings.accounts.for_stack(ctx.stack)
-    ops = settings.accounts.ops
     region = settings.region
-    physical = names(ctx, account)
-    tags = ctx.tags
-
-    key = aws.kms.Key(
-        f"{ctx.prefix}-key",
-        description=f"Encrypts {ctx.prefix} data, artifacts, Studio and endpoint volumes",
-        enable_key_rotation=True,
-        deletion_window_in_days=30,
-        tags=tags,
-    )
-    aws.kms.Alias(f"{ctx.prefix}-key-alias", name=f"alias/{ctx.prefix}", target_key_id=key.key_id)
-    data = SecureBucket(
-        f"{ctx.prefix}-data",
-        SecureBucketArgs(bucket_name=physical["data_bucket"], kms_key_arn=key.arn, tags=tags),
-    )
-    artifacts = SecureBucket(
-        f"{ctx.prefix}-artifacts",
-        SecureBucketArgs(bucket_name=physical["artifacts_bucket"], kms_key_arn=key.arn, tags=tags),
-    )
-    repositories = {image: ctx.repository_name(image) for image in IMAGE_NAMES}
-    execution = SageMakerExecutionRole(
-        f"{ctx.prefix}-execution",
-        ExecutionRoleArgs(
-            role_name=physical["execution_role"],
-            account=account,
-            region=region,
-            bucket_arns=[data.bucket.arn, artifacts.bucket.arn],
-            kms_key_arn=key.arn,
-            ops_repository_arns=[
-                f"arn:aws:ecr:{region}:{ops}:repository/{repositories['training']}"
-            ],
-            model_package_group_name=physical["model_package_group"],
-            pipeline_name=physical["pipeline"],
-            tags=tags,
-        ),
-    )
-    group = aws.sagemaker.ModelPackageGroup(
-        f"{ctx.prefix}-models",
-        model_package_group_name=physical["model_package_group"],
-        model_package_group_description=f"Models trained by the {ctx.stack} pipeline",
-        tags=tags,
-    )
+    names = Names.of(ctx, account)
     images = {
-        image: resolve_image(ops, region, repository, ctx.image_tag)
-        for image, repository in repositories.items()
-    }
-
-    if settings.network.enabled:
-        zones = aws.get_availability_zones(state="available")
-        network = PrivateNetwork(
-            f"{ctx.prefix}-network",
-            PrivateNetworkArgs(
-                cidr=settings.network.cidr,
-                availability_zones=zones.names,
-                nat_gateway=settings.network.nat_gateway,
-                region=region,
-                tags=tags,
-            ),
+        image: resolve_image(
+            settings.accounts.ops, region, ctx.repository_name(image), ctx.image_tag
         )
-        if settings.studio.enabled:
-            Studio(
-                f"{ctx.prefix}-studio",
-                StudioArgs(
-                    domain_name=f"{ctx.prefix}-studio",
-                    vpc_id=network.vpc.id,
-                    subnet_ids=[s.id for s in network.private_subnets],
-                    security_group_id=network.workload_security_group.id,
-                    execution_role_arn=execution.role.arn,
-                    kms_key_arn=key.arn,
-                    user_profiles=settings.studio.user_profiles,
-                    tags=tags,
-                ),
-            )
+        for image in IMAGE_NAMES
+    }
+    base = build_foundation(settings, ctx, names)
+    build_workspace(settings, ctx, base)
     request_gpu_quotas(settings, ctx)
 
     training = TrainingPipeline(
         f"{ctx.prefix}-training",
         TrainingPipelineArgs(
-            pipeline_name=physical["pipeline"],
+            pipeline_name=names.pipeline,
             region=region,
-            role_arn=execution.role.arn,
-            data_bucket=data.bucket.bucket,
-            artifacts_bucket=artifacts.bucket.bucket,
-            kms_key_arn=key.arn,
-            model_package_group_name=group.model_package_group_name,
+            role_arn=base.execution.role.arn,
+            data_bucket=base.data.bucket.bucket,
+            artifacts_bucket=base.artifacts.bucket.bucket,
+            kms_key_arn=base.key.arn,
+            model_package_group_name=base.group.model_package_group_name,
             training_image_uri=images["training"],
             inference_instance_type=settings.endpoint.instance_type,
             settings=settings.pipeline,
-            tags=tags,
+            tags=ctx.tags,
+        ),
+    )
+    deployer = ModelDeployer(
+        f"{ctx.prefix}-deployer",
+        ModelDeployerArgs(
+            endpoint_name=names.endpoint,
+            model_package_group_name=base.group.model_package_group_name,
+            model_package_group_arn=base.group.arn,
+            execution_role_arn=base.execution.role.arn,
+            deployer_image_uri=images["deployer"],
+            data_capture_s3_uri=pulumi.Output.concat(
+                "s3://", base.artifacts.bucket.bucket, "/data-capture"
+            ),
+            kms_key_arn=base.key.arn,
+            endpoint=settings.endpoint,
+            account=account,
+            region=region,
+            tags=ctx.tags,
         ),
     )
     if settings.retraining.enabled:
@@ -149,12 +203,12 @@ def build_environment(
                 schedule_name=f"{ctx.prefix}-retraining",
                 role_name=f"{ctx.prefix}-retraining-scheduler",
                 account=account,
-                pipeline_name=physical["pipeline"],
+                pipeline_name=names.pipeline,
                 pipeline_arn=training.pipeline.arn,
                 schedule_expression=settings.retraining.schedule_expression,
                 timezone=settings.retraining.timezone,
-                kms_key_arn=key.arn,
-                tags=tags,
+                kms_key_arn=base.key.arn,
+                tags=ctx.tags,
             ),
         )
 
@@ -162,13 +216,14 @@ def build_environment(
         "region": region,
         "account": account,
         "deployed_commit": ctx.image_tag,
-        "data_bucket_name": data.bucket.bucket,
-        "artifacts_bucket_name": artifacts.bucket.bucket,
-        "kms_key_arn": key.arn,
-        "execution_role_arn": execution.role.arn,
-        "model_package_group_name": group.model_package_group_name,
+        "data_bucket_name": base.data.bucket.bucket,
+        "artifacts_bucket_name": base.artifacts.bucket.bucket,
+        "kms_key_arn": base.key.arn,
+        "execution_role_arn": base.execution.role.arn,
+        "model_package_group_name": base.group.model_package_group_name,
         "training_image_uri": images["training"],
         "deployer_image_uri": images["deployer"],
-        "endpoint_name": physical["endpoint"],
         "pipeline_name": training.pipeline.pipeline_name,
+        "endpoint_name": names.endpoint,
+        "deployer_environment": deployer.environment,
     }
