@@ -31,6 +31,7 @@ class AccountScope:
     region: str
     ops_account: str
     state_bucket: str | None
+    state_secrets_key_arn: str | None = None
 
     @property
     def prefix(self) -> str:
@@ -64,24 +65,28 @@ def _create_tagged(scope: AccountScope, sid: str, actions: Sequence[str]) -> Sta
 
 
 def state_statements(scope: AccountScope, *, write: bool) -> list[Statement]:
-    """Self-managed Pulumi state in S3; even a preview takes a lock object."""
-    if scope.state_bucket is None:
-        return []
-    bucket = f"arn:aws:s3:::{scope.state_bucket}"
-    object_actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    return [
-        Statement(sid="StateList", actions=["s3:ListBucket"], resources=[bucket]),
-        Statement(
-            sid="StateObjects",
-            actions=object_actions,
-            resources=[f"{bucket}/*"] if write else [f"{bucket}/.pulumi/locks/*"],
-        ),
-        *(
-            []
-            if write
-            else [Statement(sid="StateRead", actions=["s3:GetObject"], resources=[f"{bucket}/*"])]
-        ),
-    ]
+    """Self-managed Pulumi state in S3 (even a preview writes a lock) and its secrets key."""
+    statements: list[Statement] = []
+    if scope.state_bucket is not None:
+        bucket = f"arn:aws:s3:::{scope.state_bucket}"
+        statements += [
+            Statement(sid="StateList", actions=["s3:ListBucket"], resources=[bucket]),
+            Statement(sid="StateRead", actions=["s3:GetObject"], resources=[f"{bucket}/*"]),
+            Statement(
+                sid="StateWrite",
+                actions=["s3:DeleteObject", "s3:PutObject"],
+                resources=[f"{bucket}/*" if write else f"{bucket}/.pulumi/locks/*"],
+            ),
+        ]
+    if scope.state_secrets_key_arn is not None:
+        statements.append(
+            Statement(
+                sid="StateSecrets",
+                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                resources=[scope.state_secrets_key_arn],
+            )
+        )
+    return statements
 
 
 def _kms(scope: AccountScope) -> list[Statement]:

@@ -133,6 +133,17 @@ class OpsSettings(_CommonSettings):
         default=None,
         description="S3 bucket of a self-managed Pulumi state backend the deploy roles may use.",
     )
+    state_secrets_key_arn: str | None = Field(
+        default=None,
+        description="KMS key of the stacks' awskms:// secrets provider the GitHub roles may use.",
+    )
+
+    @model_validator(mode="after")
+    def _state_key(self) -> OpsSettings:
+        key = self.state_secrets_key_arn
+        if key is not None and not re.match(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/.+$", key):
+            raise ValueError(f"state_secrets_key_arn must be a KMS key ARN, got {key!r}")
+        return self
 
     def access_for(self, stack: str) -> AccountAccess | None:
         """The configured access, or None for ops (ambient credentials)."""

@@ -1,9 +1,13 @@
 """Render the settings reference table of the README from the pydantic models.
 
-`python -m infra.settings_reference` prints it; a test keeps the README in step.
+`python -m infra.settings_reference [--write]` prints it or updates README.md;
+a test keeps the README in step.
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
@@ -51,5 +55,19 @@ def table() -> str:
     return "\n".join(lines) + "\n"
 
 
+START, END = "<!-- settings-table:start -->\n", "<!-- settings-table:end -->"
+
+
+def embed(readme: str) -> str:
+    """The README text with the table between its markers replaced by the current one."""
+    head, rest = readme.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}{table()}{END}{tail}"
+
+
 if __name__ == "__main__":
-    print(table(), end="")
+    if sys.argv[1:] == ["--write"]:
+        path = Path(__file__).resolve().parents[1] / "README.md"
+        path.write_text(embed(path.read_text()))
+    else:
+        print(table(), end="")

@@ -17,6 +17,7 @@ AnalyzeStack once. Policy evaluation itself is entirely the pack's.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -34,11 +35,13 @@ from types import TracebackType
 from typing import Any, Self, TypeAlias, cast
 
 import grpc
+import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi import asset
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
 
 from infra.offline.capture import CapturedResource, StackPlan
+from infra.settings import STACKS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PACK_DIR = REPO_ROOT / "policies"
@@ -366,7 +369,7 @@ class PolicyPackProcess:
         self,
         pack_dir: Path = DEFAULT_PACK_DIR,
         *,
-        python: str = sys.executable,
+        python: str | None = None,
         project: str | None = None,
         stack: str | None = None,
         organization: str = "organization",
@@ -377,6 +380,7 @@ class PolicyPackProcess:
     ) -> None:
         self.pack_dir = pack_dir.resolve()
         self.python = python
+        """The interpreter; by default the pack's `virtualenv` option, else this interpreter."""
         self.project = project
         self.stack = stack
         self.organization = organization
@@ -417,9 +421,31 @@ class PolicyPackProcess:
     def engine_logs(self) -> list[str]:
         return list(self._engine.logs)
 
+    def interpreter(self) -> str:
+        """The Python the shim would pick: the pack's `virtualenv` option, else `python3`.
+
+        The engine hands the shim `-<option>=<value>` for each runtime option of
+        PulumiPolicy.yaml; the shim only acts on `virtualenv`. In place of
+        "python3 on PATH" the runner uses its own interpreter (the project's env).
+        """
+        if self.python is not None:
+            return self.python
+        document = yaml.safe_load((self.pack_dir / "PulumiPolicy.yaml").read_text()) or {}
+        runtime = document.get("runtime") if isinstance(document, dict) else None
+        options = runtime.get("options") if isinstance(runtime, dict) else None
+        virtualenv = options.get("virtualenv") if isinstance(options, dict) else None
+        if not virtualenv:
+            return sys.executable
+        python = (self.pack_dir / str(virtualenv)) / "bin" / "python"
+        if not python.is_file():
+            raise PolicyPackError(
+                f'"{python.parent.parent}" doesn\'t appear to be a virtual environment'
+            )
+        return str(python)
+
     def command(self, engine_address: str) -> list[str]:
         """What `pulumi-analyzer-policy-python <engine> .` runs, from the pack directory."""
-        return [self.python, "-u", "-m", "pulumi.policy", engine_address, "."]
+        return [self.interpreter(), "-u", "-m", "pulumi.policy", engine_address, "."]
 
     def environment(self) -> dict[str, str]:
         """The engine's environment for policy packs (constructEnv in analyzer_plugin.go)."""
@@ -687,3 +713,48 @@ def format_report(stack: str, violations: Sequence[Violation]) -> str:
     lines = [f"{stack}: {len(violations)} policy violation(s), {blocking} mandatory"]
     lines.extend(f"  {violation}" for violation in violations)
     return "\n".join(lines)
+
+
+def analyze_plans(
+    plans: Mapping[str, StackPlan],
+    *,
+    pack_dir: Path = DEFAULT_PACK_DIR,
+    config_dir: Path = POLICY_CONFIG_DIR,
+) -> dict[str, list[Violation]]:
+    """Each stack's plan under its committed `policies/config/<stack>.json`, one pack process."""
+    if not plans:
+        return {}
+    project = next(iter(plans.values())).project
+    with PolicyPackProcess(pack_dir, project=project) as pack:
+        return {
+            stack: pack.analyze(plan, load_policy_config(stack, config_dir))
+            for stack, plan in plans.items()
+        }
+
+
+def check_stacks(stacks: Sequence[str]) -> int:
+    """Plan `stacks` offline, run the pack over them once, print the report; 1 on mandatory."""
+    from infra.offline.harness import plan_stacks  # noqa: PLC0415 - the program is heavy to import
+
+    results = analyze_plans(plan_stacks(stacks))
+    for stack, violations in results.items():
+        print(format_report(stack, violations))
+    return 1 if any(mandatory(v) for v in results.values()) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.offline.policy_runner",
+        description="Run the policy pack over the offline plans of the given stacks "
+        "(default: all); exit 1 on any mandatory violation.",
+    )
+    parser.add_argument("stacks", nargs="*", metavar="stack", help=", ".join(STACKS))
+    options = parser.parse_args(argv)
+    unknown = sorted(set(options.stacks) - set(STACKS))
+    if unknown:
+        parser.error(f"unknown stack(s) {', '.join(unknown)}; choose from {', '.join(STACKS)}")
+    return check_stacks(options.stacks or list(STACKS))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -98,6 +98,7 @@ def build_ops(settings: OpsSettings, ctx: StackContext) -> dict[str, pulumi.Inpu
             region=settings.region,
             ops_account=settings.accounts.ops,
             state_bucket=settings.state_bucket,
+            state_secrets_key_arn=settings.state_secrets_key_arn,
         )
         deploy = (
             ops_deploy_statements(scope, assume_roles)

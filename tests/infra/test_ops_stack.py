@@ -7,6 +7,7 @@ import json
 import pytest
 
 from infra.offline.capture import StackPlan
+from infra.offline.harness import plan_stack, read_stack_config
 from tests.plan_helpers import TEST_TAG, as_list, policy_document, statements
 
 OPS, DEV, STAGING, PROD = "111111111111", "222222222222", "333333333333", "444444444444"
@@ -163,3 +164,20 @@ def test_outputs_name_every_role(ops: StackPlan) -> None:
         f"arn:aws:iam::{PROD}:role/promote-code-github-deploy"
     )
     assert ops.outputs["image_tag"] == TEST_TAG
+
+
+def test_state_backend_access_is_granted_only_when_configured(ops: StackPlan) -> None:
+    config = read_stack_config("ops")
+    key = "arn:aws:kms:eu-west-1:111111111111:key/1b2c3d4e-0000-4000-8000-000000000000"
+    config["promote:settings"] |= {"state_bucket": "acme-state", "state_secrets_key_arn": key}
+    configured = plan_stack("ops", image_tag=TEST_TAG, config=config)
+
+    def sids(plan: StackPlan, role: str) -> dict[str, dict[str, object]]:
+        name = f"promote-code-ops-prod-identity-github-{role}-policy"
+        policy = plan.one("aws:iam/rolePolicy:RolePolicy", name)
+        return {s["Sid"]: s for s in statements(policy_document(policy))}
+
+    for role in ("deploy", "preview"):
+        assert sids(configured, role)["StateList"]["Resource"] == ["arn:aws:s3:::acme-state"]
+        assert sids(configured, role)["StateSecrets"]["Resource"] == [key]
+        assert not {"StateList", "StateSecrets"} & set(sids(ops, role))

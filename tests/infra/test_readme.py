@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from infra.context import REPO_ROOT
-from infra.settings_reference import table
+from infra.settings_reference import embed
 
 
 def test_readme_settings_table_matches_the_models() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
-    start = readme.index("<!-- settings-table:start -->\n") + len("<!-- settings-table:start -->\n")
-    end = readme.index("<!-- settings-table:end -->")
-    assert readme[start:end] == table(), "run: uv run python -m infra.settings_reference"
+    assert embed(readme) == readme, "run: uv run python -m infra.settings_reference --write"
