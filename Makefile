@@ -11,7 +11,7 @@ setup:
 	$(UV) sync --frozen
 
 plan: setup
-	$(UV) run promote plan --json
+	$(UV) run promote plan --json --policies
 
 demo: plan
 

@@ -13,6 +13,7 @@ import pulumi
 
 from infra.offline.capture import StackPlan
 from infra.offline.harness import OFFLINE_IMAGE_TAG, plan_stacks
+from infra.offline.policy_runner import analyze_plans, format_report, mandatory
 from infra.offline.report import render
 from infra.settings import STACKS, SettingsError
 from ml.pipeline.code import mermaid
@@ -53,6 +54,18 @@ def _plan(args: argparse.Namespace) -> int:
             for path in write_plan_files(plan, args.out):
                 print(f"wrote {path}")
         print()
+    if not args.policies:
+        return 0
+    started = time.perf_counter()
+    print("policy pack policies/ over the Analyzer gRPC protocol:")
+    results = analyze_plans(plans)
+    for stack, violations in results.items():
+        print(format_report(stack, violations))
+    print(f"analyzed in {time.perf_counter() - started:.2f} s")
+    blocked = sorted(stack for stack, found in results.items() if mandatory(found))
+    if blocked:
+        print(f"mandatory policy violations in: {', '.join(blocked)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -68,6 +81,12 @@ def parser() -> argparse.ArgumentParser:
         "--stack", action="append", choices=STACKS, help="stack to plan (repeatable; default all)"
     )
     plan.add_argument("--json", action="store_true", help="write build/plan/<stack>.json")
+    plan.add_argument(
+        "--policies",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the policy pack over each plan (default on); exit 1 on a mandatory violation",
+    )
     plan.add_argument("--out", type=Path, default=DEFAULT_PLAN_DIR, help="where --json writes")
     plan.add_argument(
         "--image-tag",
