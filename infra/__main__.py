@@ -3,10 +3,20 @@
 import pulumi
 
 from infra.context import StackContext
-from infra.program import build, resolve_image_tag, settings_from_config
+from infra.program import (
+    build,
+    preview_access_requested,
+    resolve_image_tag,
+    settings_from_config,
+)
 
 stack = pulumi.get_stack()
 settings = settings_from_config(stack)
-context = StackContext(project=pulumi.get_project(), stack=stack, image_tag=resolve_image_tag())
+context = StackContext(
+    project=pulumi.get_project(),
+    stack=stack,
+    image_tag=resolve_image_tag(),
+    preview_access=preview_access_requested(),
+)
 for key, value in build(settings, context).items():
     pulumi.export(key, value)

@@ -15,6 +15,9 @@ class StackContext:
     stack: str
     image_tag: str
     """Git commit whose images this deployment uses (PROMOTE_IMAGE_TAG)."""
+    preview_access: bool = False
+    """Reach the other accounts through their read-only preview roles (PROMOTE_PREVIEW_ACCESS=1,
+    set by the pull-request preview of the ops stack)."""
 
     @property
     def prefix(self) -> str:

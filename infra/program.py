@@ -14,6 +14,7 @@ from infra.stacks.environment import build_environment
 from infra.stacks.ops import build_ops
 
 IMAGE_TAG_ENV = "PROMOTE_IMAGE_TAG"
+PREVIEW_ACCESS_ENV = "PROMOTE_PREVIEW_ACCESS"
 
 
 def settings_from_config(stack: str) -> Settings:
@@ -61,6 +62,19 @@ def resolve_image_tag(environ: Mapping[str, str] | None = None) -> str:
             f"what would be built; commit them, or set {IMAGE_TAG_ENV} to an already built commit"
         )
     return head
+
+
+def preview_access_requested(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether this run may only read (a pull request's preview); refuses a real update."""
+    environ = os.environ if environ is None else environ
+    value = environ.get(PREVIEW_ACCESS_ENV, "")
+    if value not in ("", "0", "1"):
+        raise pulumi.RunError(f"{PREVIEW_ACCESS_ENV} must be 1 or unset, got {value!r}")
+    if value == "1" and not pulumi.runtime.is_dry_run():
+        raise pulumi.RunError(
+            f"{PREVIEW_ACCESS_ENV}=1 is for `pulumi preview` only; unset it to deploy"
+        )
+    return value == "1"
 
 
 def build(settings: Settings, ctx: StackContext) -> dict[str, pulumi.Input[object]]:

@@ -92,6 +92,7 @@ def plan_stack(
     config: Mapping[str, Any] | None = None,
     unbuilt_tags: frozenset[str] = frozenset(),
     stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    preview_access: bool = False,
 ) -> StackPlan:
     """Run the program for `stack` under mocks; raise SettingsError on bad settings."""
     config = dict(config if config is not None else read_stack_config(stack))
@@ -120,7 +121,9 @@ def plan_stack(
     def program() -> pulumi.Output[None]:
         exports = build(
             settings_from_config(stack),
-            StackContext(project=PROJECT, stack=stack, image_tag=image_tag),
+            StackContext(
+                project=PROJECT, stack=stack, image_tag=image_tag, preview_access=preview_access
+            ),
         )
         return pulumi.Output.from_input(exports).apply(outputs.update)
 

@@ -10,6 +10,7 @@ import pulumi_docker as docker
 
 from infra.components.container_registry import ContainerRegistry, ContainerRegistryArgs
 from infra.components.github_oidc import (
+    PREVIEW_ROLE,
     GithubOidc,
     GithubOidcArgs,
     deploy_subject,
@@ -22,12 +23,19 @@ from infra.deploy_permissions import (
     ops_deploy_statements,
     preview_statements,
 )
-from infra.settings import STACKS, OpsSettings
+from infra.iam import Statement
+from infra.settings import ENVIRONMENTS, STACKS, AccountAccess, OpsSettings
+
+
+def preview_role_arn(ctx: StackContext, account: str) -> str:
+    return f"arn:aws:iam::{account}:role/{ctx.project}-{PREVIEW_ROLE}"
 
 
 def account_provider(settings: OpsSettings, ctx: StackContext, stack: str) -> aws.Provider:
     account = settings.accounts.for_stack(stack)
     access = settings.access_for(stack)
+    if ctx.preview_access and access is not None:
+        access = AccountAccess(role_arn=preview_role_arn(ctx, account))
     return aws.Provider(
         f"{ctx.prefix}-{stack}-account",
         region=settings.region,
@@ -90,6 +98,7 @@ def build_ops(settings: OpsSettings, ctx: StackContext) -> dict[str, pulumi.Inpu
         if (access := settings.access_for(stack)) is not None and access.role_arn is not None
     ]
     identities: dict[str, GithubOidc] = {}
+    # ops first: the other accounts' preview roles trust its preview role by ARN.
     for stack in STACKS:
         scope = AccountScope(
             project=ctx.project,
@@ -100,11 +109,18 @@ def build_ops(settings: OpsSettings, ctx: StackContext) -> dict[str, pulumi.Inpu
             state_bucket=settings.state_bucket,
             state_secrets_key_arn=settings.state_secrets_key_arn,
         )
-        deploy = (
-            ops_deploy_statements(scope, assume_roles)
-            if stack == "ops"
-            else environment_deploy_statements(scope)
-        )
+        if stack == "ops":
+            deploy = ops_deploy_statements(scope, assume_roles)
+            others = [preview_role_arn(ctx, settings.accounts.for_stack(s)) for s in ENVIRONMENTS]
+            preview = [
+                *preview_statements(scope),
+                Statement(sid="ChainToPreviewRoles", actions=["sts:AssumeRole"], resources=others),
+            ]
+            chained_from: list[pulumi.Input[str]] = []
+        else:
+            deploy = environment_deploy_statements(scope)
+            preview = preview_statements(scope)
+            chained_from = [identities["ops"].preview_role.arn]
         identities[stack] = GithubOidc(
             f"{ctx.prefix}-{stack}-identity",
             GithubOidcArgs(
@@ -112,8 +128,9 @@ def build_ops(settings: OpsSettings, ctx: StackContext) -> dict[str, pulumi.Inpu
                 deploy_subject=deploy_subject(settings.github.repository, stack),
                 preview_subject=preview_subject(settings.github.repository),
                 deploy_statements=deploy,
-                preview_statements=preview_statements(scope),
+                preview_statements=preview,
                 tags={**ctx.tags, "account-role": stack},
+                preview_chained_from=chained_from,
             ),
             opts=pulumi.ResourceOptions(provider=providers[stack]),
         )

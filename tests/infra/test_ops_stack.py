@@ -114,7 +114,18 @@ def test_each_account_trusts_github_for_exactly_its_subject(
     for role_kind, expected_sub in (("deploy", subject), ("preview", f"repo:{REPO}:pull_request")):
         role = ops.one("aws:iam/role:Role", f"promote-code-ops-{stack}-identity-github-{role_kind}")
         assert _account_of(ops, role.provider) == ACCOUNTS[stack]
-        (trust,) = statements(policy_document(role, "assumeRolePolicy"))
+        trust, *chain = reversed(statements(policy_document(role, "assumeRolePolicy")))
+        if role_kind == "preview" and stack != "ops":
+            assert chain == [
+                {
+                    "Sid": "ChainedFromOpsPreview",
+                    "Effect": "Allow",
+                    "Action": ["sts:AssumeRole"],
+                    "Principal": {"AWS": [f"arn:aws:iam::{OPS}:role/promote-code-github-preview"]},
+                }
+            ]
+        else:
+            assert chain == []
         assert trust["Action"] == ["sts:AssumeRoleWithWebIdentity"]
         assert trust["Principal"]["Federated"] == [
             f"arn:aws:iam::{ACCOUNTS[stack]}:oidc-provider/token.actions.githubusercontent.com"
@@ -181,3 +192,24 @@ def test_state_backend_access_is_granted_only_when_configured(ops: StackPlan) ->
         assert sids(configured, role)["StateList"]["Resource"] == ["arn:aws:s3:::acme-state"]
         assert sids(configured, role)["StateSecrets"]["Resource"] == [key]
         assert not {"StateList", "StateSecrets"} & set(sids(ops, role))
+
+
+def test_ops_preview_reads_other_accounts_through_their_preview_roles() -> None:
+    normal = plan_stack("ops", image_tag=TEST_TAG)
+    preview = plan_stack("ops", image_tag=TEST_TAG, preview_access=True)
+    for stack, account in ACCOUNTS.items():
+        name = f"promote-code-ops-{stack}-account"
+        before = normal.one("pulumi:providers:aws", name).inputs.get("assumeRoles")
+        after = preview.one("pulumi:providers:aws", name).inputs.get("assumeRoles")
+        if stack == "ops":
+            assert before is None and after is None
+            continue
+        assert f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole" in before
+        assert f"arn:aws:iam::{account}:role/promote-code-github-preview" in after
+    policy = normal.one(
+        "aws:iam/rolePolicy:RolePolicy", "promote-code-ops-ops-identity-github-preview-policy"
+    )
+    (chain,) = [s for s in statements(policy_document(policy)) if s["Sid"] == "ChainToPreviewRoles"]
+    assert chain["Resource"] == [
+        f"arn:aws:iam::{a}:role/promote-code-github-preview" for a in (DEV, STAGING, PROD)
+    ]
