@@ -18,8 +18,10 @@ def allowed_paths() -> list[str]:
 def copied_sources(image: str) -> list[str]:
     sources: list[str] = []
     for line in (REPO_ROOT / "ml" / "images" / image / "Dockerfile").read_text().splitlines():
+        if not line.startswith("COPY "):
+            continue
         words = shlex.split(line)
-        if words[:1] == ["COPY"] and not any(w.startswith("--from") for w in words):
+        if not any(w.startswith("--from") for w in words):
             sources += [w for w in words[1:-1] if not w.startswith("--")]
     return sources
 
