@@ -14,6 +14,7 @@ plan: setup
 	$(UV) run promote plan --json --policies
 
 demo: plan
+	$(UV) run promote pipeline run --local --stack dev
 
 lint: setup
 	$(UV) run ruff check .

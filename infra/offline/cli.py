@@ -16,6 +16,8 @@ from infra.offline.harness import OFFLINE_IMAGE_TAG, plan_stacks
 from infra.offline.policy_runner import analyze_plans, format_report, mandatory
 from infra.offline.report import render
 from infra.settings import STACKS, SettingsError
+from ml.deployer.local import LocalDeployer, local_config
+from ml.local.cli import main as run_locally
 from ml.pipeline.code import mermaid
 
 DEFAULT_PLAN_DIR = Path("build/plan")
@@ -69,6 +71,42 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pipeline_run(args: argparse.Namespace) -> int:
+    if not args.local:
+        print(
+            "error: offline only --local is available; on AWS start the real pipeline with\n"
+            f"  aws sagemaker start-pipeline-execution --pipeline-name "
+            f"$(pulumi stack output pipeline_name --stack {args.stack})",
+            file=sys.stderr,
+        )
+        return 2
+    plan_path = args.plan_dir / f"{args.stack}.json"
+    if not plan_path.is_file():
+        print(
+            f"error: {plan_path} does not exist; run `promote plan --json` first",
+            file=sys.stderr,
+        )
+        return 2
+    outputs = StackPlan.from_json(plan_path.read_text()).outputs
+    # The run ends as the real one does: the approval event reaches the deployer handler.
+    deployer = LocalDeployer(
+        local_config(
+            endpoint_name=outputs["endpoint_name"],
+            model_package_group_name=outputs["model_package_group_name"],
+            execution_role_arn=outputs["execution_role_arn"],
+            artifacts_bucket=outputs["artifacts_bucket_name"],
+            kms_key_arn=outputs["kms_key_arn"],
+        ),
+        echo=print,
+    )
+    argv = ["--stack", args.stack, "--plan-dir", str(args.plan_dir)]
+    if args.workdir is not None:
+        argv += ["--workdir", str(args.workdir)]
+    if args.dataset is not None:
+        argv += ["--dataset", str(args.dataset)]
+    return run_locally(argv, on_approved=deployer)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="promote", description="Offline tools of the promote-code template."
@@ -94,6 +132,20 @@ def parser() -> argparse.ArgumentParser:
         help="commit whose images the environment stacks resolve (offline: any 40-hex value)",
     )
     plan.set_defaults(run=_plan)
+
+    pipeline = commands.add_parser("pipeline", help="the training pipeline")
+    pipeline_commands = pipeline.add_subparsers(dest="pipeline_command", required=True)
+    run = pipeline_commands.add_parser(
+        "run",
+        help="run the stack's generated pipeline definition with the local step scripts, "
+        "against moto on 127.0.0.1, ending with the deployer",
+    )
+    run.add_argument("--local", action="store_true", help="run offline (the only mode here)")
+    run.add_argument("--stack", default="dev", choices=[s for s in STACKS if s != "ops"])
+    run.add_argument("--plan-dir", type=Path, default=DEFAULT_PLAN_DIR)
+    run.add_argument("--workdir", type=Path, default=None, help="default build/local/<stack>")
+    run.add_argument("--dataset", type=Path, default=None, help="mtsamples-format CSV")
+    run.set_defaults(run=_pipeline_run)
     return root
 
 

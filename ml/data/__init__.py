@@ -1,0 +1,1 @@
+"""Sample data (synthetic, mtsamples format) and the dataset upload."""

@@ -1,0 +1,16 @@
+#!/bin/sh
+# SageMaker starts a training container with "train" and an endpoint container with "serve";
+# processing jobs set their own entrypoint (python3 /opt/ml/processing/input/code/<step>.py).
+set -eu
+case "${1:-}" in
+  train)
+    # The step script arrives as the job's "code" channel (content-addressed S3 object).
+    exec python /opt/ml/input/data/code/train.py train
+    ;;
+  serve)
+    exec python -m ml.serving.server
+    ;;
+  *)
+    exec "$@"
+    ;;
+esac

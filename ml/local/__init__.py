@@ -1,0 +1,1 @@
+"""Local run of the generated pipeline definition against moto."""

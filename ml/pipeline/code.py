@@ -1,0 +1,76 @@
+"""The step code the pipeline runs, and a picture of the pipeline's DAG.
+
+`STEP_SCRIPTS` is what the Pulumi component uploads (one content-addressed S3
+object per script, see `content_key`) and what the local runner executes. Each
+script is self-contained: it imports only the standard library and the
+packages of the training image, so one uploaded file is all a job needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ml.pipeline.graph import all_steps, step_dependencies
+
+_STEPS_DIR = Path(__file__).resolve().parent.parent / "steps"
+
+STEP_SCRIPTS: Mapping[str, Path] = MappingProxyType(
+    {
+        "preprocess.py": _STEPS_DIR / "preprocess.py",
+        "train.py": _STEPS_DIR / "train.py",
+        "evaluate.py": _STEPS_DIR / "evaluate.py",
+        "approve.py": _STEPS_DIR / "approve.py",
+    }
+)
+"""Script name (the file name inside the job's code directory) -> local file to upload."""
+
+CODE_PREFIX = "pipeline-code"
+
+
+def content_hash(path: Path) -> str:
+    """SHA-256 of a script's bytes (hex)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def content_key(name: str, path: Path | None = None) -> str:
+    """Content-addressed S3 key of one step script: `pipeline-code/<sha256>/<name>`.
+
+    The job downloads the object to `<code dir>/<name>`, so the file name must
+    stay last; the hash before it changes whenever the content does, which is
+    what makes Pulumi (and pipeline step caching) see a code change.
+    """
+    source = path if path is not None else STEP_SCRIPTS[name]
+    return f"{CODE_PREFIX}/{content_hash(source)}/{name}"
+
+
+def code_uris(bucket: str) -> dict[str, str]:
+    """The `s3://` URI of every step script in `bucket`, as `PipelineConfig.code_uris` wants."""
+    return {name: f"s3://{bucket}/{content_key(name)}" for name in sorted(STEP_SCRIPTS)}
+
+
+def mermaid(definition: Mapping[str, Any]) -> str:
+    """Render a pipeline definition's DAG as a mermaid flowchart.
+
+    Edges come from `DependsOn` and from property references between steps;
+    a condition's branches are labelled `if` / `else`.
+    """
+    lines = ["flowchart TD"]
+    steps = list(all_steps(definition))
+    ids = {step["Name"]: f"s{index}" for index, step in enumerate(steps)}
+    for step in steps:
+        shape = ("{", "}") if step["Type"] == "Condition" else ("[", "]")
+        label = f"{step['Name']}<br/><i>{step['Type']}</i>"
+        lines.append(f'    {ids[step["Name"]]}{shape[0]}"{label}"{shape[1]}')
+    dependencies = step_dependencies(definition)
+    for step in steps:
+        for upstream in sorted(dependencies[step["Name"]]):
+            lines.append(f"    {ids[upstream]} --> {ids[step['Name']]}")
+        if step["Type"] == "Condition":
+            for branch, key in (("if", "IfSteps"), ("else", "ElseSteps")):
+                for child in step["Arguments"].get(key, []):
+                    lines.append(f"    {ids[step['Name']]} -- {branch} --> {ids[child['Name']]}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Endpoint serving: the inference handler and the image's HTTP server."""

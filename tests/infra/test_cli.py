@@ -1,0 +1,58 @@
+"""`promote plan` and `promote pipeline run --local`, as `make demo` runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from infra.offline.cli import main
+from tests.plan_helpers import TEST_TAG
+
+
+def test_plan_writes_every_stack_pipeline_and_diagram(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "plan"
+    assert main(["plan", "--json", "--out", str(out), "--image-tag", TEST_TAG]) == 0
+    printed = capsys.readouterr().out
+    for stack in ("ops", "dev", "staging", "prod"):
+        assert f"== stack {stack}:" in printed
+        assert f"{stack}: no policy violations" in printed
+        document = json.loads((out / f"{stack}.json").read_text())
+        assert document["stack"] == stack and document["resources"]
+    for stack in ("dev", "staging", "prod"):
+        definition = json.loads((out / stack / "pipeline.json").read_text())
+        assert [p["Name"] for p in definition["Parameters"]]
+        assert (out / stack / "pipeline.mmd").read_text().startswith("flowchart TD")
+    assert not (out / "ops").exists()
+
+
+def test_local_run_ends_with_a_deployed_endpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["plan", "--json", "--stack", "dev", "--no-policies", "--out", "plan"]) == 0
+    capsys.readouterr()
+    # A relative work directory, as `make demo` passes from the repository root.
+    code = main(["pipeline", "run", "--local", "--plan-dir", "plan", "--workdir", "work"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "deployer: created endpoint promote-code-dev-endpoint" in printed
+    assert "model-package/promote-code-dev-models/1 (Approved)" in printed
+
+
+def test_pipeline_run_needs_a_plan_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["pipeline", "run", "--local", "--plan-dir", str(tmp_path)])
+    assert code == 2
+    assert "run `promote plan --json` first" in capsys.readouterr().err
+
+
+def test_pipeline_run_without_local_points_to_the_real_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["pipeline", "run", "--stack", "prod"]) == 2
+    assert "aws sagemaker start-pipeline-execution" in capsys.readouterr().err

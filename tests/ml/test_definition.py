@@ -1,0 +1,329 @@
+"""The generated pipeline definition: offline, deterministic, wired as designed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ml.local.runner import pycache_dir
+from ml.pipeline.code import STEP_SCRIPTS, code_uris, content_hash, mermaid
+from ml.pipeline.definition import (
+    STEP_NAMES,
+    PipelineConfig,
+    PipelineConfigError,
+    build_pipeline,
+    definition_json,
+)
+from ml.pipeline.graph import all_steps, step_dependencies, topological_order
+from ml.pipeline.sdk_offline import offline_sdk
+from tests.ml.conftest import TRAINING_IMAGE, NetworkAttempts, make_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def steps_by_name(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {step["Name"]: step for step in all_steps(definition)}
+
+
+def images(value: Any) -> list[str]:
+    """Every value under a key naming a container image, anywhere in the document."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("ImageUri", "TrainingImage", "Image") and isinstance(item, str):
+                found.append(item)
+            else:
+                found += images(item)
+    elif isinstance(value, list):
+        for item in value:
+            found += images(item)
+    return found
+
+
+def test_build_makes_no_aws_call_and_no_connection(
+    no_network: NetworkAttempts, config: PipelineConfig
+) -> None:
+    text = definition_json(replace(config, name="promote-code-guarded"))
+    assert no_network == []
+    assert json.loads(text)["Steps"]
+
+
+def test_build_pipeline_returns_the_sdk_pipeline(no_network: NetworkAttempts) -> None:
+    cfg = make_config()
+    with offline_sdk(cfg.region) as session:
+        pipeline = build_pipeline(cfg, session)
+        raw = json.loads(pipeline.definition())
+    assert pipeline.name == cfg.name
+    assert [step["Name"] for step in raw["Steps"]] == list(STEP_NAMES[:5])
+    assert no_network == []
+
+
+def test_fresh_process_builds_offline_and_byte_identical(definition_text: str) -> None:
+    # Import-time side effects only show in a process that has not imported the SDK yet.
+    script = textwrap.dedent(
+        """
+        import hashlib, os, socket, sys
+        import botocore.session
+        attempts = []
+        def refuse(*args, **kwargs):
+            attempts.append(repr(args[1:] or args))
+            raise OSError("guarded")
+        socket.socket.connect = refuse
+        socket.getaddrinfo = refuse
+        original = botocore.session.Session.__init__
+        def init(self, *a, **k):
+            original(self, *a, **k)
+            self.register("before-send", lambda request, **_: refuse(None, request.url))
+        botocore.session.Session.__init__ = init
+        sys.path.insert(0, os.getcwd())
+        from tests.ml.conftest import make_config
+        from ml.pipeline.definition import definition_json
+        first = definition_json(make_config())
+        second = definition_json(make_config())
+        assert first == second, "two builds in one process differ"
+        print(hashlib.sha256(first.encode()).hexdigest())
+        print(len(attempts))
+        print(attempts)
+        """
+    )
+    # A hostile environment: no credentials, a stale profile, another default region.
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("AWS_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
+    environment |= {"AWS_PROFILE": "no-such-profile", "AWS_DEFAULT_REGION": "us-west-2"}
+    environment.setdefault("PYTHONPYCACHEPREFIX", str(pycache_dir()))  # speed only
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    digest, count, attempts = completed.stdout.strip().splitlines()[-3:]
+    assert count == "0", f"network attempts while importing/building: {attempts}"
+    assert digest == hashlib.sha256(definition_text.encode()).hexdigest()
+
+
+def test_definition_is_canonical_json(definition_text: str, definition: dict[str, Any]) -> None:
+    assert definition_text == json.dumps(definition, sort_keys=True, separators=(",", ":"))
+    assert definition["Version"] == "2020-12-01"
+    assert "MlflowConfig" not in definition
+    assert "PipelineExperimentConfig" not in definition
+
+
+def test_equal_configs_give_identical_definitions(definition_text: str) -> None:
+    assert definition_json(make_config()) == definition_text
+
+
+def test_config_changes_reach_the_definition(definition_text: str) -> None:
+    changed = definition_json(make_config(training_instance_type="ml.g4dn.xlarge"))
+    assert changed != definition_text
+    assert '"InstanceType":"ml.g4dn.xlarge"' in changed
+
+
+def test_step_names_and_types(definition: dict[str, Any]) -> None:
+    steps = steps_by_name(definition)
+    assert sorted(steps) == sorted(STEP_NAMES)
+    assert {name: step["Type"] for name, step in steps.items()} == {
+        "preprocess-data": "Processing",
+        "train-model": "Training",
+        "evaluate-model": "Processing",
+        "register-model": "RegisterModel",
+        "accuracy-check": "Condition",
+        "approve-model": "Processing",
+    }
+    condition = steps["accuracy-check"]["Arguments"]
+    assert [s["Name"] for s in condition["IfSteps"]] == ["approve-model"]
+    assert condition["ElseSteps"] == []
+
+
+def test_dependencies(definition: dict[str, Any]) -> None:
+    dependencies = step_dependencies(definition)
+    assert dependencies["preprocess-data"] == set()
+    assert dependencies["train-model"] == {"preprocess-data"}
+    assert dependencies["evaluate-model"] == {"preprocess-data", "train-model"}
+    assert dependencies["register-model"] == {"train-model", "evaluate-model"}
+    assert dependencies["accuracy-check"] == {"evaluate-model", "register-model"}
+    assert dependencies["approve-model"] == {"register-model", "evaluate-model"}
+    assert topological_order(definition) == [
+        "preprocess-data",
+        "train-model",
+        "evaluate-model",
+        "register-model",
+        "accuracy-check",
+    ]
+
+
+def test_parameters(definition: dict[str, Any], config: PipelineConfig) -> None:
+    parameters = {p["Name"]: (p["Type"], p["DefaultValue"]) for p in definition["Parameters"]}
+    assert parameters == {
+        "InputDataUri": ("String", f"s3://{config.data_bucket}/data/"),
+        "Epochs": ("Integer", 20),
+        "BatchSize": ("Integer", 256),
+        "LearningRate": ("Float", 0.001),
+        "AccuracyThreshold": ("Float", 0.7),
+    }
+    train = steps_by_name(definition)["train-model"]["Arguments"]["HyperParameters"]
+    for key, parameter in (
+        ("epochs", "Epochs"),
+        ("batch-size", "BatchSize"),
+        ("learning-rate", "LearningRate"),
+    ):
+        # Hyperparameters are strings: the parameter goes through Std:Join.
+        assert train[key] == {
+            "Std:Join": {"On": "", "Values": [{"Get": f"Parameters.{parameter}"}]}
+        }
+    preprocess = steps_by_name(definition)["preprocess-data"]["Arguments"]
+    dataset = next(i for i in preprocess["ProcessingInputs"] if i["InputName"] == "dataset")
+    assert dataset["S3Input"]["S3Uri"] == {"Get": "Parameters.InputDataUri"}
+
+
+def test_condition_reads_the_property_file(definition: dict[str, Any]) -> None:
+    steps = steps_by_name(definition)
+    assert steps["evaluate-model"]["PropertyFiles"] == [
+        {
+            "FilePath": "evaluation.json",
+            "OutputName": "evaluation",
+            "PropertyFileName": "EvaluationReport",
+        }
+    ]
+    (condition,) = steps["accuracy-check"]["Arguments"]["Conditions"]
+    assert condition == {
+        "Type": "GreaterThanOrEqualTo",
+        "LeftValue": {
+            "Std:JsonGet": {
+                "Path": "multiclass_classification_metrics.accuracy.value",
+                "PropertyFile": {"Get": "Steps.evaluate-model.PropertyFiles.EvaluationReport"},
+            }
+        },
+        "RightValue": {"Get": "Parameters.AccuracyThreshold"},
+    }
+
+
+def test_every_image_is_the_digest_pinned_training_image(definition: dict[str, Any]) -> None:
+    found = images(definition)
+    # 4 processing/training jobs + the registered inference container
+    assert len(found) == 5
+    assert set(found) == {TRAINING_IMAGE}
+
+
+def test_register_attaches_metrics_to_the_stack_group(
+    definition: dict[str, Any], config: PipelineConfig
+) -> None:
+    register = steps_by_name(definition)["register-model"]["Arguments"]
+    assert register["ModelPackageGroupName"] == config.model_package_group
+    # Left to the service default (PendingManualApproval); approve-model approves.
+    assert "ModelApprovalStatus" not in register
+    statistics = register["ModelMetrics"]["ModelQuality"]["Statistics"]
+    assert statistics["ContentType"] == "application/json"
+    assert statistics["S3Uri"]["Std:Join"]["Values"][-1] == "evaluation.json"
+    (container,) = register["InferenceSpecification"]["Containers"]
+    assert container["ModelDataUrl"] == {"Get": "Steps.train-model.ModelArtifacts.S3ModelArtifacts"}
+
+
+def test_code_comes_from_the_content_addressed_uris(
+    definition: dict[str, Any], config: PipelineConfig
+) -> None:
+    steps = steps_by_name(definition)
+    for step, script in (
+        ("preprocess-data", "preprocess.py"),
+        ("evaluate-model", "evaluate.py"),
+        ("approve-model", "approve.py"),
+    ):
+        arguments = steps[step]["Arguments"]
+        code = next(i for i in arguments["ProcessingInputs"] if i["InputName"] == "code")
+        assert code["S3Input"]["S3Uri"] == config.code_uris[script]
+        assert arguments["AppSpecification"]["ContainerEntrypoint"] == [
+            "python3",
+            f"/opt/ml/processing/input/code/{script}",
+        ]
+    channels = {
+        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
+        for c in steps["train-model"]["Arguments"]["InputDataConfig"]
+    }
+    assert channels["code"] == config.code_uris["train.py"]
+    assert content_hash(STEP_SCRIPTS["train.py"]) in channels["code"]
+
+
+def test_cache_and_kms(definition: dict[str, Any], config: PipelineConfig) -> None:
+    steps = steps_by_name(definition)
+    for name in ("preprocess-data", "train-model", "evaluate-model"):
+        assert steps[name]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}
+    assert steps["train-model"]["Arguments"]["OutputDataConfig"]["KmsKeyId"] == config.kms_key_arn
+    assert (
+        steps["train-model"]["Arguments"]["ResourceConfig"]["VolumeKmsKeyId"] == config.kms_key_arn
+    )
+    for name in ("preprocess-data", "evaluate-model"):
+        arguments = steps[name]["Arguments"]
+        assert arguments["ProcessingOutputConfig"]["KmsKeyId"] == config.kms_key_arn
+        assert (
+            arguments["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"]
+            == config.kms_key_arn
+        )
+
+
+def test_outputs_are_scoped_per_execution(
+    definition: dict[str, Any], config: PipelineConfig
+) -> None:
+    outputs = steps_by_name(definition)["preprocess-data"]["Arguments"]["ProcessingOutputConfig"]
+    uri = outputs["Outputs"][0]["S3Output"]["S3Uri"]["Std:Join"]["Values"]
+    assert uri[:4] == ["s3:/", config.artifacts_bucket, "pipelines", config.name]
+    assert {"Get": "Execution.PipelineExecutionId"} in uri
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        (
+            "training_image_uri",
+            "111111111111.dkr.ecr.eu-west-1.amazonaws.com/x:latest",
+            "pinned by digest",
+        ),
+        ("role_arn", "my-role", "IAM role ARN"),
+        ("code_uris", {}, "code_uris lacks"),
+        ("cache_expire_after", "30 days", "ISO 8601"),
+        ("accuracy_threshold", 1.5, "accuracy_threshold"),
+        ("training_instance_type", "m5.large", "ml.m5.large"),
+    ],
+)
+def test_config_rejects_bad_values(field: str, value: Any, message: str) -> None:
+    with pytest.raises(PipelineConfigError, match=message):
+        make_config(**{field: value})
+
+
+def test_code_uris_cover_every_script() -> None:
+    uris = code_uris("bucket-a")
+    assert sorted(uris) == sorted(STEP_SCRIPTS)
+    for name, uri in uris.items():
+        assert uri == f"s3://bucket-a/pipeline-code/{content_hash(STEP_SCRIPTS[name])}/{name}"
+
+
+def test_mermaid_renders_every_step_and_edge(definition: dict[str, Any]) -> None:
+    chart = mermaid(definition)
+    assert chart.startswith("flowchart TD\n")
+    for name in STEP_NAMES:
+        assert f'"{name}<br/>' in chart
+    ids = {
+        name: line.split('"')[0].strip().rstrip("[{")
+        for name in STEP_NAMES
+        for line in chart.splitlines()
+        if f'"{name}<br/>' in line
+    }
+    assert f"{ids['train-model']} --> {ids['evaluate-model']}" in chart
+    assert f"{ids['accuracy-check']} -- if --> {ids['approve-model']}" in chart
+    edges = sum(len(upstream) for upstream in step_dependencies(definition).values())
+    assert edges == 9
+    assert chart.count("-->") == edges + 1  # plus the condition's "if" edge

@@ -1,0 +1,104 @@
+"""The endpoint handler: model_fn / input_fn / predict_fn / output_fn."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ml.data.synthetic import generate
+from ml.serving import inference
+from ml.serving.server import make_handler
+from ml.steps import preprocess, train
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("serving")
+    (root / "in").mkdir()
+    generate(notes_per_specialty=20, seed=5).to_csv(root / "in" / "notes.csv", index=False)
+    preprocess.preprocess(root / "in", root / "out")
+    train.train(root / "out" / "train", None, root / "model", train.Hyperparameters())
+    return root / "model"
+
+
+CARDIO = "Echocardiogram shows a reduced ejection fraction. Troponin was mildly elevated."
+EYE = "Slit lamp examination shows a nuclear sclerotic cataract. Started on timolol drops."
+
+
+def test_json_round_trip(model_dir: Path) -> None:
+    model = inference.model_fn(model_dir)
+    notes = inference.input_fn(json.dumps({"instances": [CARDIO, EYE]}), "application/json")
+    body, content_type = inference.output_fn(inference.predict_fn(notes, model), "application/json")
+    assert content_type == "application/json"
+    predictions = json.loads(body)["predictions"]
+    assert [p["label"] for p in predictions] == ["Cardiovascular / Pulmonary", "Ophthalmology"]
+    assert all(0 < p["probability"] <= 1 for p in predictions)
+
+
+def test_csv_round_trip(model_dir: Path) -> None:
+    model = inference.model_fn(model_dir)
+    request = pd.DataFrame({"t": [CARDIO, EYE]}).to_csv(index=False, header=False)
+    notes = inference.input_fn(request.encode(), "text/csv; charset=utf-8")
+    assert notes == [CARDIO, EYE]
+    body, content_type = inference.output_fn(inference.predict_fn(notes, model), "text/csv")
+    assert content_type == "text/csv"
+    labels = [line.split(",")[0] for line in body.splitlines()]
+    assert labels == ["Cardiovascular / Pulmonary", "Ophthalmology"]
+
+
+def test_json_shapes() -> None:
+    assert inference.input_fn('{"text": "a note"}', "application/json") == ["a note"]
+    assert inference.input_fn('["one", "two"]', "application/json") == ["one", "two"]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "message"),
+    [
+        ("x", "application/xml", "unsupported content type"),
+        ("{not json", "application/json", "not valid JSON"),
+        ('{"notes": []}', "application/json", '"instances"'),
+        ('{"instances": [1, 2]}', "application/json", "list of strings"),
+        ("\n\n", "text/csv", "no note"),
+    ],
+)
+def test_bad_requests_are_clear(body: str, content_type: str, message: str) -> None:
+    with pytest.raises(inference.InferenceError, match=message):
+        inference.input_fn(body, content_type)
+
+
+def test_unsupported_accept() -> None:
+    with pytest.raises(inference.InferenceError, match="unsupported accept type"):
+        inference.output_fn([{"label": "x", "probability": 1.0}], "application/x-protobuf")
+
+
+def test_server_answers_ping_and_invocations(model_dir: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(inference.model_fn(model_dir)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        with urllib.request.urlopen(f"{base}/ping", timeout=5) as response:
+            assert response.status == 200
+        request = urllib.request.Request(
+            f"{base}/invocations",
+            data=json.dumps({"instances": [EYE]}).encode(),
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert json.loads(response.read())["predictions"][0]["label"] == "Ophthalmology"
+        bad = urllib.request.Request(
+            f"{base}/invocations", data=b"x", headers={"Content-Type": "image/png"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            urllib.request.urlopen(bad, timeout=5)
+        assert raised.value.code == 400
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)

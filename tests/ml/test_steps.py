@@ -1,0 +1,286 @@
+"""Step functions on small data: preprocess, train, evaluate, approve."""
+
+from __future__ import annotations
+
+import json
+import re
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import boto3
+import joblib
+import pandas as pd
+import pytest
+from moto import mock_aws
+
+from ml.data.synthetic import generate
+from ml.steps import approve, evaluate, preprocess, train
+
+SMALL = generate(notes_per_specialty=20, seed=3)
+
+
+def write(frame: pd.DataFrame, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def preprocessed(tmp_path: Path) -> Path:
+    write(SMALL, tmp_path / "in" / "mtsamples.csv")
+    preprocess.preprocess(tmp_path / "in", tmp_path / "out")
+    return tmp_path / "out"
+
+
+@pytest.fixture
+def trained(preprocessed: Path, tmp_path: Path) -> Path:
+    model_dir = tmp_path / "model"
+    train.train(
+        preprocessed / "train", preprocessed / "validation", model_dir, train.Hyperparameters()
+    )
+    return model_dir
+
+
+# -- preprocess --------------------------------------------------------------------------
+
+
+def test_clean_normalises_and_drops_unusable_rows() -> None:
+    raw = pd.DataFrame(
+        {
+            "medical_specialty": [" Urology", "Urology ", "", "Neurology"],
+            "transcription": ["  Cystoscopy \n was  done. ", "PSA rose.", "no label", "   "],
+        }
+    )
+    cleaned = preprocess.clean(raw)
+    assert cleaned.to_dict("records") == [
+        {"text": "Cystoscopy was done.", "label": "Urology"},
+        {"text": "PSA rose.", "label": "Urology"},
+    ]
+
+
+def test_preprocess_splits_70_15_15_with_every_label_everywhere(preprocessed: Path) -> None:
+    splits = {s: pd.read_csv(preprocessed / s / f"{s}.csv") for s in preprocess.SPLITS}
+    sizes = {s: len(f) for s, f in splits.items()}
+    assert sizes == {"train": 112, "validation": 24, "test": 24}  # 8 labels x (14 + 3 + 3)
+    labels = json.loads((preprocessed / "train" / "labels.json").read_text())
+    assert labels == sorted(label.strip() for label in SMALL["medical_specialty"].unique())
+    for frame in splits.values():
+        assert set(frame["label"]) == set(labels)
+        assert (frame["label"].map(labels.index) == frame["label_id"]).all()
+    train_texts = set(splits["train"]["text"])
+    assert not train_texts & set(splits["test"]["text"])
+
+
+def test_preprocess_is_reproducible_and_seeded(tmp_path: Path) -> None:
+    write(SMALL, tmp_path / "in" / "data.csv")
+    preprocess.preprocess(tmp_path / "in", tmp_path / "a")
+    preprocess.preprocess(tmp_path / "in", tmp_path / "b")
+    preprocess.preprocess(tmp_path / "in", tmp_path / "c", seed=7)
+    a, b, c = ((tmp_path / x / "test" / "test.csv").read_text() for x in "abc")
+    assert a == b
+    assert a != c
+
+
+def test_preprocess_keeps_an_uploaded_split(tmp_path: Path) -> None:
+    for split, rows in (
+        ("train", SMALL[:100]),
+        ("validation", SMALL[100:130]),
+        ("test", SMALL[130:]),
+    ):
+        write(rows, tmp_path / "in" / f"{split}.csv")
+    counts = preprocess.preprocess(tmp_path / "in", tmp_path / "out")
+    assert (counts["train"], counts["validation"], counts["test"]) == (100, 30, 30)
+
+
+def test_preprocess_rejects_missing_columns(tmp_path: Path) -> None:
+    write(SMALL.drop(columns=["transcription"]), tmp_path / "in" / "bad.csv")
+    with pytest.raises(preprocess.DataError, match=r"missing column\(s\) \['transcription'\]"):
+        preprocess.preprocess(tmp_path / "in", tmp_path / "out")
+
+
+def test_preprocess_rejects_an_empty_dataset(tmp_path: Path) -> None:
+    write(SMALL.iloc[0:0], tmp_path / "in" / "empty.csv")
+    with pytest.raises(preprocess.DataError, match="no usable notes"):
+        preprocess.preprocess(tmp_path / "in", tmp_path / "out")
+    (tmp_path / "in" / "empty.csv").write_text("")
+    with pytest.raises(preprocess.DataError, match="the file is empty"):
+        preprocess.preprocess(tmp_path / "in", tmp_path / "out")
+
+
+def test_preprocess_main_reports_errors_with_exit_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "in").mkdir()
+    status = preprocess.main(
+        ["--input-dir", str(tmp_path / "in"), "--output-dir", str(tmp_path / "o")]
+    )
+    assert status == 1
+    assert "no CSV files found" in capsys.readouterr().err
+
+
+# -- train -------------------------------------------------------------------------------
+
+
+def test_hyperparameters_parse_sagemaker_strings() -> None:
+    hp = train.Hyperparameters.from_mapping(
+        {"epochs": "3", "batch-size": "16", "learning-rate": "0.5"}
+    )
+    assert (hp.epochs, hp.batch_size, hp.learning_rate, hp.trainer) == (3, 16, 0.5, "tfidf-linear")
+    with pytest.raises(train.TrainingError, match="unknown trainer"):
+        train.Hyperparameters.from_mapping({"trainer": "bert"})
+    with pytest.raises(train.TrainingError, match="unknown hyperparameter"):
+        train.Hyperparameters.from_mapping({"epoch": "3"})
+    with pytest.raises(train.TrainingError, match="bad hyperparameter"):
+        train.Hyperparameters.from_mapping({"epochs": "many"})
+
+
+def test_train_writes_a_model_that_learns(trained: Path) -> None:
+    metadata = json.loads((trained / "model.json").read_text())
+    assert metadata["format"] == "sklearn-joblib"
+    assert metadata["hyperparameters"]["epochs"] == 20
+    # 8 balanced classes: chance is 0.125.
+    assert metadata["metrics"]["validation_accuracy"] >= 0.6
+    assert len(json.loads((trained / "labels.json").read_text())) == 8
+
+
+def test_train_honours_epochs_and_learning_rate(preprocessed: Path, tmp_path: Path) -> None:
+    hp = train.Hyperparameters(epochs=3, batch_size=16, learning_rate=0.05)
+    train.train(preprocessed / "train", None, tmp_path / "m", hp)
+    classifier = joblib.load(tmp_path / "m" / "model.joblib").named_steps["classifier"]
+    assert classifier.eta0 == 0.05
+    # SGD counts one update per note: epochs x notes (+1, sklearn starts at 1).
+    assert classifier.t_ == 3 * 112 + 1
+
+
+def test_train_main_uses_the_container_contract(preprocessed: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "hyperparameters.json").write_text(json.dumps({"epochs": "2", "batch-size": "8"}))
+    env = {
+        "SM_CHANNEL_TRAIN": str(preprocessed / "train"),
+        "SM_CHANNEL_VALIDATION": str(preprocessed / "validation"),
+        "SM_MODEL_DIR": str(tmp_path / "model"),
+        "SM_INPUT_CONFIG_DIR": str(config),
+        "SM_OUTPUT_DIR": str(tmp_path),
+    }
+    assert train.main(["train"], env) == 0
+    metadata = json.loads((tmp_path / "model" / "model.json").read_text())
+    assert metadata["hyperparameters"]["epochs"] == 2
+    assert metadata["hyperparameters"]["batch_size"] == 8
+
+
+def test_train_main_writes_the_failure_reason(tmp_path: Path) -> None:
+    env = {
+        "SM_CHANNEL_TRAIN": str(tmp_path / "none"),
+        "SM_OUTPUT_DIR": str(tmp_path),
+        "SM_HPS": "{}",
+    }
+    assert train.main([], env) == 1
+    assert "labels.json" in (tmp_path / "failure").read_text()
+
+
+# -- evaluate ----------------------------------------------------------------------------
+
+
+def test_evaluate_writes_the_report_from_a_model_archive(
+    trained: Path, preprocessed: Path, tmp_path: Path
+) -> None:
+    packed = tmp_path / "packed"
+    packed.mkdir()
+    with tarfile.open(packed / "model.tar.gz", "w:gz") as tar:
+        for path in trained.iterdir():
+            tar.add(path, arcname=path.name)
+    report = evaluate.run(packed, preprocessed / "test", tmp_path / "eval")
+    written = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
+    assert written == report
+    metrics = report["multiclass_classification_metrics"]
+    assert 0.6 <= metrics["accuracy"]["value"] <= 1.0
+    assert report["test_notes"] == 24
+    total = sum(sum(row.values()) for row in metrics["confusion_matrix"].values())
+    assert total == 24
+
+
+def test_evaluate_rejects_unknown_labels(trained: Path, preprocessed: Path, tmp_path: Path) -> None:
+    test = pd.read_csv(preprocessed / "test" / "test.csv")
+    test.loc[0, "label"] = "Podiatry"
+    write(test, tmp_path / "test" / "test.csv")
+    with pytest.raises(evaluate.EvaluationError, match=r"not trained on: \['Podiatry'\]"):
+        evaluate.run(trained, tmp_path / "test", tmp_path / "eval")
+
+
+def test_evaluate_rejects_empty_test_data(trained: Path, tmp_path: Path) -> None:
+    write(pd.DataFrame(columns=["text", "label", "label_id"]), tmp_path / "test" / "test.csv")
+    with pytest.raises(evaluate.EvaluationError, match="empty"):
+        evaluate.run(trained, tmp_path / "test", tmp_path / "eval")
+
+
+def test_evaluate_main_fails_without_a_model(tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    args = [
+        "--model-dir",
+        str(tmp_path / "model"),
+        "--test-dir",
+        str(tmp_path),
+        "--output-dir",
+        str(tmp_path / "o"),
+    ]
+    assert evaluate.main(args) == 1
+
+
+# -- approve -----------------------------------------------------------------------------
+
+
+@mock_aws
+def test_approve_sets_the_package_approved() -> None:
+    client = boto3.client("sagemaker", region_name="eu-west-1")
+    client.create_model_package_group(ModelPackageGroupName="models")
+    arn = client.create_model_package(
+        ModelPackageGroupName="models",
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [
+                {"Image": "111111111111.dkr.ecr.eu-west-1.amazonaws.com/t@sha256:" + "0" * 64}
+            ],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+    )["ModelPackageArn"]
+    before = client.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"]
+    assert before == "PendingManualApproval"
+    assert approve.approve(client, arn, "accuracy 0.9 >= 0.7") == "Approved"
+    described = client.describe_model_package(ModelPackageName=arn)
+    assert described["ModelApprovalStatus"] == "Approved"
+    assert described["ApprovalDescription"] == "accuracy 0.9 >= 0.7"
+
+
+def test_approve_rejects_an_unversioned_arn() -> None:
+    with pytest.raises(approve.ApprovalError, match="versioned model package ARN"):
+        approve.approve(object(), "arn:aws:sagemaker:eu-west-1:1:model-package-group/x", "")
+
+
+def test_training_log_feeds_the_definitions_metric_regexes(
+    definition: dict[str, Any],
+    preprocessed: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    env = {
+        "SM_CHANNEL_TRAIN": str(preprocessed / "train"),
+        "SM_CHANNEL_VALIDATION": str(preprocessed / "validation"),
+        "SM_MODEL_DIR": str(tmp_path / "model"),
+        "SM_HPS": json.dumps({"epochs": "2"}),
+    }
+    assert train.main([], env) == 0
+    log = capsys.readouterr().out
+    training = next(s for s in definition["Steps"] if s["Name"] == "train-model")
+    definitions = training["Arguments"]["AlgorithmSpecification"]["MetricDefinitions"]
+    assert {d["Name"] for d in definitions} == {
+        "train_accuracy",
+        "validation_accuracy",
+        "notes_per_second",
+    }
+    for metric in definitions:
+        match = re.search(metric["Regex"], log)
+        assert match, f"{metric['Name']} not in the training log"
+        assert float(match.group(1)) > 0
