@@ -1,7 +1,8 @@
 # The README's two commands: `make demo` and `make test`. Each sets itself up with uv.
 # uv from PATH, else the one pip installs for this Python (run as `python3 -m uv`).
 UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
-STACKS := ops dev staging prod
+# Let Python cache bytecode: without it every process recompiles the sagemaker SDK (~3 s).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: setup demo plan test lint typecheck unit bench clean
 
@@ -24,12 +25,14 @@ typecheck: setup
 	$(UV) run mypy
 
 unit: setup
-	$(UV) run pytest
+	$(UV) run pytest -n 2
 
 test: lint typecheck unit
 
 bench: setup
-	$(UV) run python benchmarks/run.py
+	$(UV) run python benchmarks/plan_bench.py
+	$(UV) run python benchmarks/policy_bench.py
+	$(UV) run python benchmarks/ml_bench.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
