@@ -2,7 +2,7 @@
 
 A workflow job becomes one `JobRun` per matrix entry, with `${{ matrix.* }}` and
 `${{ vars.* }}` resolved (GitHub variables come from the stack settings, as
-docs/cicd.md tells users to set them). From a run we derive what matters for
+the README (CI/CD) tells users to set them). From a run we derive what matters for
 OIDC: the `sub` claim GitHub will present, the roles it assumes and the Pulumi
 commands it runs.
 """
@@ -64,7 +64,7 @@ def ops_settings() -> Settings:
 
 
 def github_variables(settings: Settings) -> dict[str, str]:
-    """The repository variables docs/cicd.md asks users to create, filled from the settings."""
+    """The repository variables the README asks users to create, filled from the settings."""
     variables = {f"AWS_ACCOUNT_ID_{s.upper()}": settings.accounts.for_stack(s) for s in STACKS}
     variables["AWS_REGION"] = settings.region
     variables["PULUMI_BACKEND_URL"] = "s3://example-pulumi-state?region=" + settings.region

@@ -34,7 +34,7 @@ from .support import (
     workflow_paths,
 )
 
-# Where and how each stack is deployed: the contract of docs/cicd.md.
+# Where and how each stack is deployed: the contract of the README's CI/CD section.
 DEPLOYED_BY = {
     "ops": ("main.yml", None),
     "dev": ("main.yml", None),
@@ -200,7 +200,7 @@ def test_deploys_of_one_stack_never_overlap(stack: str, runs: list[JobRun]) -> N
 
 
 def test_every_github_variable_used_is_documented() -> None:
-    guide = (REPO_ROOT / "docs" / "cicd.md").read_text()
+    guide = (REPO_ROOT / "README.md").read_text()
     used = {
         name
         for path in workflow_paths()
