@@ -11,7 +11,7 @@ import sys
 import time
 
 PLAN = [sys.executable, "-m", "infra.offline.cli", "plan", "--json"]
-TESTS = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+TESTS = [sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider"]
 
 
 def timed(command: list[str]) -> float:

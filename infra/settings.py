@@ -254,7 +254,8 @@ PROD_MIN_ENDPOINT_INSTANCES = 2
 
 class RolloutSettings(_Model):
     mode: Literal["canary", "linear", "all_at_once"] = Field(
-        default="canary", description="Blue/green traffic shifting mode."
+        default="all_at_once",
+        description="Blue/green traffic shifting; canary and linear need 2+ instances.",
     )
     canary_percent: int = Field(
         default=10, ge=1, le=50, description="Canary: traffic share of the first step (1-50 %)."
@@ -292,6 +293,12 @@ class EndpointSettings(_Model):
         if not _INSTANCE_RE.match(self.instance_type):
             raise ValueError(
                 f"instance_type must look like ml.m5.large, got {self.instance_type!r}"
+            )
+        if self.rollout.mode != "all_at_once" and self.instance_count < 2:
+            raise ValueError(
+                f"rollout.mode {self.rollout.mode} shifts part of the traffic to part of the "
+                "fleet, which needs instance_count >= 2; set instance_count: 2 or "
+                "rollout.mode: all_at_once"
             )
         return self
 

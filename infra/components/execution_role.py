@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.iam import Statement, policy_json, service_trust
+from infra.components.service_role import service_role
+from infra.iam import Statement
 
 
 @dataclass(frozen=True)
@@ -126,17 +127,13 @@ class SageMakerExecutionRole(pulumi.ComponentResource):
     ) -> None:
         super().__init__("promote:sagemaker:ExecutionRole", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.role = aws.iam.Role(
-            f"{name}-role",
-            name=args.role_name,
-            assume_role_policy=service_trust("sagemaker.amazonaws.com", args.account),
-            tags=dict(args.tags),
+        self.role = service_role(
+            name,
+            service="sagemaker.amazonaws.com",
+            account=args.account,
+            statements=execution_statements(args),
+            tags=args.tags,
             opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=self.role.name,
-            policy=policy_json(*execution_statements(args)),
-            opts=child,
-        )
+            role_name=args.role_name,
+        ).role
         self.register_outputs({"arn": self.role.arn})

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.iam import Statement, policy_json, service_trust
+from infra.components.service_role import service_role
+from infra.iam import Statement, policy_json
 from infra.settings import EndpointSettings
 from ml.deployer import naming
 from ml.deployer.config import DEFAULT_VARIANT, Env, RolloutConfig
@@ -123,28 +124,23 @@ class ModelDeployer(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        self.role = aws.iam.Role(
-            f"{name}-role",
-            description="Deployer Lambda: deploys approved models of one group to one endpoint",
-            assume_role_policy=service_trust("lambda.amazonaws.com", args.account),
+        deployer_role = service_role(
+            name,
+            service="lambda.amazonaws.com",
+            account=args.account,
+            statements=deployer_statements(
+                args,
+                endpoint_name=endpoint_name,
+                group_name=group_name,
+                alarm_names=alarm_names,
+                log_group_arn=log_group.arn,
+                dead_letter_queue_arn=self.dead_letter_queue.arn,
+            ),
             tags=tags,
             opts=child,
+            description="Deployer Lambda: deploys approved models of one group to one endpoint",
         )
-        policy = aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=self.role.id,
-            policy=policy_json(
-                *deployer_statements(
-                    args,
-                    endpoint_name=endpoint_name,
-                    group_name=group_name,
-                    alarm_names=alarm_names,
-                    log_group_arn=log_group.arn,
-                    dead_letter_queue_arn=self.dead_letter_queue.arn,
-                )
-            ),
-            opts=child,
-        )
+        self.role, policy = deployer_role.role, deployer_role.policy
 
         rollout = RolloutConfig.from_mapping(args.endpoint.rollout.model_dump())
         self.environment = pulumi.Output.all(

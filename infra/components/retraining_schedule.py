@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.iam import Statement, policy_json, service_trust
+from infra.components.service_role import service_role
+from infra.iam import Statement
 
 START_PIPELINE_TARGET = "arn:aws:scheduler:::aws-sdk:sagemaker:startPipelineExecution"
 
@@ -40,25 +41,21 @@ class RetrainingSchedule(pulumi.ComponentResource):
     ) -> None:
         super().__init__("promote:sagemaker:RetrainingSchedule", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{name}-role",
-            name=args.role_name,
-            assume_role_policy=service_trust("scheduler.amazonaws.com", args.account),
-            tags=dict(args.tags),
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=role.name,
-            policy=policy_json(
+        role = service_role(
+            name,
+            service="scheduler.amazonaws.com",
+            account=args.account,
+            statements=[
                 Statement(
                     sid="StartOnlyThisPipeline",
                     actions=["sagemaker:StartPipelineExecution"],
                     resources=[args.pipeline_arn],
                 )
-            ),
+            ],
+            tags=args.tags,
             opts=child,
-        )
+            role_name=args.role_name,
+        ).role
         self.schedule = aws.scheduler.Schedule(
             f"{name}-schedule",
             name=args.schedule_name,

@@ -323,8 +323,8 @@ def test_children_are_named_after_the_component(planned: tuple[DeployerMocks, An
     assert all(r.name.startswith(f"{PREFIX}-deployer-") for r in children)
 
 
-def test_single_instance_settings_still_produce_a_valid_environment() -> None:
+def test_default_settings_produce_a_single_instance_all_at_once_environment() -> None:
     mocks, outputs = deploy_component(EndpointSettings())
     config = DeployerConfig.from_env(outputs["environment"])
-    assert (config.instance_count, config.rollout.mode) == (1, "canary")
+    assert (config.instance_count, config.rollout.mode) == (1, "all_at_once")
     assert mocks.one("aws:lambda/function:Function").inputs["reservedConcurrentExecutions"] == 1

@@ -91,7 +91,8 @@ DELETE = object()
         ("dev", "network.enabled", False, "studio.enabled needs network.enabled: true"),
         ("prod", "endpoint.rollout.canary_percent", 60, "canary_percent"),
         ("prod", "endpoint.rollout.linear_step_percent", 5, "linear_step_percent"),
-        ("prod", "endpoint.instance_count", 1, "must be at least 2 in prod"),
+        ("prod", "endpoint.instance_count", 1, "rollout.mode canary shifts part of the traffic"),
+        ("staging", "endpoint.rollout", {"mode": "linear"}, "needs instance_count >= 2"),
         ("ops", "access.dev", {"role_arn": "admin"}, "role_arn must be an IAM role ARN"),
     ],
 )
@@ -114,6 +115,13 @@ def test_missing_aws_region_says_what_to_add() -> None:
     del config["aws:region"]
     with pytest.raises(SettingsError, match=r"aws:region is missing; add `aws:region: eu-west-1`"):
         load("staging", config)
+
+
+def test_prod_endpoint_needs_the_policy_minimum_of_instances() -> None:
+    config = broken("prod", "endpoint.instance_count", 1)
+    config["promote:settings"]["endpoint"]["rollout"] = {"mode": "all_at_once"}
+    with pytest.raises(SettingsError, match="instance_count must be at least 2 in prod"):
+        load("prod", config)
 
 
 def test_allowed_account_ids_must_be_this_stacks_account() -> None:
