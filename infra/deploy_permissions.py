@@ -2,14 +2,25 @@
 
 No AdministratorAccess: each statement covers one kind of resource this
 project's stacks manage, scoped by name prefix (`<project>-<stack>-`), by the
-`project` tag where AWS cannot scope by name (KMS keys, VPC resources), or to
-the few read-only or account-level actions that have no resource form
-(`ecr:GetAuthorizationToken`, `kms:CreateKey`, Describe calls).
+`project` tag where AWS cannot scope by name (VPC resources, key deletion), or
+to the few actions that have no resource form (`ecr:GetAuthorizationToken`,
+`kms:CreateKey`, Describe calls).
 
-Known limit, written down on purpose: a role that manages IAM roles named
-`<project>-*` could widen its own policy. Organizations adopting this template
-should add an SCP or permissions boundary that stops the deploy roles from
-touching `*-github-*` roles outside the ops stack run.
+Escalation through IAM is closed by a permissions boundary: the ops stack puts
+`<project>-<stack>-workload-boundary` in each environment account, and that
+environment's deploy role may create and edit roles only with that boundary
+attached, and may never remove it. A role it makes can never do more than the
+boundary allows (no IAM beyond PassRole to SageMaker, no STS), however its
+inline policy is edited.
+
+Known limits, written down on purpose:
+- The ops deploy role manages `<project>-github-*` roles, so it could widen its
+  own policy; an SCP should stop anything but the ops stack's CI job from
+  touching those roles.
+- Tag-scoped permissions (key deletion, VPC resources) trust the `project`
+  tag; an SCP that reserves that tag key to the deploy roles closes the gap.
+- KMS key reads and rotation are allowed on every key of the account, because
+  tag-based KMS authorization can lag key creation by minutes (KMS ABAC docs).
 """
 
 from __future__ import annotations
@@ -90,26 +101,35 @@ def state_statements(scope: AccountScope, *, write: bool) -> list[Statement]:
 
 
 def _kms(scope: AccountScope) -> list[Statement]:
+    keys = scope.arn("kms", "key/*")
     return [
         _create_tagged(scope, "KmsCreateTaggedKeys", ["kms:CreateKey", "kms:TagResource"]),
-        _tagged(
-            scope,
-            "KmsManageProjectKeys",
-            [
-                "kms:CreateAlias",
-                "kms:CreateGrant",
-                "kms:DeleteAlias",
-                "kms:Describe*",
+        # Read-back and rotation right after CreateKey: not tag-scoped (ABAC lags creation).
+        Statement(
+            sid="KmsConfigureKeys",
+            actions=[
+                "kms:DescribeKey",
                 "kms:EnableKeyRotation",
-                "kms:Get*",
-                "kms:List*",
-                "kms:PutKeyPolicy",
-                "kms:ScheduleKeyDeletion",
-                "kms:TagResource",
-                "kms:UntagResource",
+                "kms:GetKeyPolicy",
+                "kms:GetKeyRotationStatus",
+                "kms:ListResourceTags",
                 "kms:UpdateKeyDescription",
             ],
+            resources=[keys],
         ),
+        Statement(
+            sid="KmsProjectAliases",
+            actions=["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"],
+            resources=[scope.arn("kms", f"alias/{scope.prefix}*"), keys],
+        ),
+        # Grants only for AWS services (ECR, SageMaker, EFS) acting for this account.
+        Statement(
+            sid="KmsGrantsForServices",
+            actions=["kms:CreateGrant", "kms:RetireGrant"],
+            resources=[keys],
+            conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        ),
+        _tagged(scope, "KmsRetireProjectKeys", ["kms:ScheduleKeyDeletion", "kms:UntagResource"]),
         Statement(sid="KmsListAliases", actions=["kms:ListAliases"], resources=["*"]),
     ]
 
@@ -126,7 +146,23 @@ def ops_deploy_statements(scope: AccountScope, assume_roles: Sequence[str]) -> l
         *_kms(scope),
         Statement(
             sid="IamGithubIdentity",
-            actions=["iam:*OpenIDConnectProvider*", "iam:*Role*", "iam:TagRole", "iam:UntagRole"],
+            actions=[
+                "iam:*OpenIDConnectProvider*",
+                "iam:CreateRole",
+                "iam:DeleteRolePolicy",
+                "iam:GetRolePolicy",
+                "iam:ListRolePolicies",
+                "iam:PutRolePolicy",
+                "iam:DeleteRole",
+                "iam:GetRole",
+                "iam:ListAttachedRolePolicies",
+                "iam:ListInstanceProfilesForRole",
+                "iam:ListRoleTags",
+                "iam:TagRole",
+                "iam:UntagRole",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:UpdateRole",
+            ],
             resources=[
                 scope.arn(
                     "iam", "oidc-provider/token.actions.githubusercontent.com", regional=False
@@ -147,25 +183,48 @@ def ops_deploy_statements(scope: AccountScope, assume_roles: Sequence[str]) -> l
     return statements
 
 
-def environment_deploy_statements(scope: AccountScope) -> list[Statement]:
-    """An environment stack: buckets, keys, roles, SageMaker, deployer, schedule, network."""
-    prefix = scope.prefix
+def boundary_arn(project: str, stack: str, account: str) -> str:
+    """The permissions boundary every role of an environment stack carries."""
+    return f"arn:aws:iam::{account}:policy/{project}-{stack}-workload-boundary"
+
+
+def _iam_under_boundary(scope: AccountScope) -> list[Statement]:
+    roles = scope.arn("iam", f"role/{scope.prefix}-*", regional=False)
+    boundary = boundary_arn(scope.project, scope.stack, scope.account)
     return [
         Statement(
-            sid="S3ProjectBuckets",
-            actions=["s3:*"],
-            resources=[f"arn:aws:s3:::{prefix}-*", f"arn:aws:s3:::{prefix}-*/*"],
+            sid="IamRolesOnlyWithBoundary",
+            actions=[
+                "iam:CreateRole",
+                "iam:DeleteRolePolicy",
+                "iam:PutRolePermissionsBoundary",
+                "iam:PutRolePolicy",
+            ],
+            resources=[roles],
+            conditions={"StringEquals": {"iam:PermissionsBoundary": boundary}},
         ),
-        *_kms(scope),
         Statement(
-            sid="IamProjectRoles",
-            actions=["iam:*Role*", "iam:TagRole", "iam:UntagRole"],
-            resources=[scope.arn("iam", f"role/{prefix}-*", regional=False)],
+            sid="IamManageProjectRoles",
+            actions=[
+                "iam:DeleteRole",
+                "iam:GetRole",
+                "iam:GetRolePolicy",
+                "iam:ListAttachedRolePolicies",
+                "iam:ListInstanceProfilesForRole",
+                "iam:ListRolePolicies",
+                "iam:ListRoleTags",
+                "iam:TagRole",
+                "iam:UntagRole",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:UpdateRole",
+                "iam:UpdateRoleDescription",
+            ],
+            resources=[roles],
         ),
         Statement(
             sid="IamPassProjectRoles",
             actions=["iam:PassRole"],
-            resources=[scope.arn("iam", f"role/{prefix}-*", regional=False)],
+            resources=[roles],
             conditions={
                 "StringEquals": {
                     "iam:PassedToService": [
@@ -177,13 +236,49 @@ def environment_deploy_statements(scope: AccountScope) -> list[Statement]:
             },
         ),
         Statement(
+            sid="IamNeverDropTheBoundary",
+            effect="Deny",
+            actions=["iam:DeleteRolePermissionsBoundary"],
+            resources=["*"],
+        ),
+    ]
+
+
+def environment_deploy_statements(scope: AccountScope) -> list[Statement]:
+    """An environment stack: buckets, keys, roles, SageMaker, deployer, schedule, network."""
+    prefix = scope.prefix
+    return [
+        Statement(
+            sid="S3ProjectBuckets",
+            actions=["s3:*"],
+            resources=[f"arn:aws:s3:::{prefix}-*", f"arn:aws:s3:::{prefix}-*/*"],
+        ),
+        *_kms(scope),
+        # Uploading step code to SSE-KMS buckets encrypts with the stack key, via S3 only.
+        Statement(
+            sid="KmsThroughS3",
+            actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*"],
+            resources=[scope.arn("kms", "key/*")],
+            conditions={"StringEquals": {"kms:ViaService": f"s3.{scope.region}.amazonaws.com"}},
+        ),
+        *_iam_under_boundary(scope),
+        Statement(
             sid="SageMakerThisAccount",
             actions=["sagemaker:*"],
             resources=[scope.arn("sagemaker", "*")],
         ),
         Statement(
             sid="DeployerAndEvents",
-            actions=["lambda:*", "events:*", "scheduler:*", "sqs:*", "cloudwatch:*Alarm*"],
+            actions=[
+                "cloudwatch:*Alarm*",
+                "cloudwatch:ListTagsForResource",
+                "cloudwatch:TagResource",
+                "cloudwatch:UntagResource",
+                "events:*",
+                "lambda:*",
+                "scheduler:*",
+                "sqs:*",
+            ],
             resources=[
                 scope.arn("lambda", f"function:{prefix}-*"),
                 scope.arn("events", f"rule/{prefix}-*"),
@@ -197,25 +292,119 @@ def environment_deploy_statements(scope: AccountScope) -> list[Statement]:
             actions=["logs:*"],
             resources=[scope.arn("logs", f"log-group:/aws/lambda/{prefix}-*")],
         ),
+        Statement(
+            sid="LogsFind",
+            actions=["logs:DescribeLogGroups"],
+            resources=[scope.arn("logs", "log-group:*")],
+        ),
         Statement(sid="Ec2Read", actions=["ec2:Describe*"], resources=["*"]),
-        _create_tagged(scope, "Ec2CreateTagged", ["ec2:Create*", "ec2:AllocateAddress"]),
+        _create_tagged(scope, "Ec2CreateTagged", ["ec2:AllocateAddress", "ec2:Create*"]),
         _tagged(scope, "Ec2ManageTagged", ["ec2:*"]),
+        Statement(
+            sid="PrivateDnsForVpcEndpoints",
+            actions=["route53:AssociateVPCWithHostedZone"],
+            resources=["arn:aws:route53:::hostedzone/*"],
+        ),
         Statement(
             sid="GpuQuotaRequests",
             actions=[
-                "servicequotas:GetServiceQuota",
                 "servicequotas:GetRequestedServiceQuotaChange",
+                "servicequotas:GetServiceQuota",
                 "servicequotas:ListRequestedServiceQuotaChangeHistoryByQuota",
                 "servicequotas:RequestServiceQuotaIncrease",
             ],
             resources=[scope.arn("servicequotas", "sagemaker/*")],
         ),
+        # Looking a quota up by name lists the service's defaults (no resource form).
+        Statement(
+            sid="GpuQuotaLookup",
+            actions=[
+                "servicequotas:GetAWSDefaultServiceQuota",
+                "servicequotas:ListAWSDefaultServiceQuotas",
+            ],
+            resources=["*"],
+        ),
+        # CreateFunction from another account's image needs both of the pull actions.
         Statement(
             sid="ResolveOpsImages",
-            actions=["ecr:DescribeImages", "ecr:BatchGetImage"],
+            actions=["ecr:BatchGetImage", "ecr:DescribeImages", "ecr:GetDownloadUrlForLayer"],
             resources=[scope.ops_repositories],
         ),
         *state_statements(scope, write=True),
+    ]
+
+
+def workload_boundary_statements(scope: AccountScope) -> list[Statement]:
+    """The ceiling of every role an environment stack creates (its permissions boundary)."""
+    prefix = scope.prefix
+    return [
+        Statement(
+            sid="StackBuckets",
+            actions=["s3:*"],
+            resources=[f"arn:aws:s3:::{prefix}-*", f"arn:aws:s3:::{prefix}-*/*"],
+        ),
+        Statement(
+            sid="AccountKeysForData",
+            actions=[
+                "kms:CreateGrant",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:Encrypt",
+                "kms:GenerateDataKey*",
+            ],
+            resources=[scope.arn("kms", "key/*")],
+        ),
+        Statement(
+            sid="PullOpsImages",
+            actions=[
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+            ],
+            resources=[scope.ops_repositories],
+        ),
+        Statement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+        Statement(
+            sid="SageMakerThisAccount",
+            actions=["sagemaker:*"],
+            resources=[scope.arn("sagemaker", "*")],
+        ),
+        Statement(
+            sid="Observability",
+            actions=[
+                "cloudwatch:DescribeAlarms",
+                "cloudwatch:PutMetricData",
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:DescribeLogStreams",
+                "logs:PutLogEvents",
+            ],
+            resources=["*"],
+            conditions={"StringEquals": {"aws:ResourceAccount": scope.account}},
+        ),
+        Statement(
+            sid="DeadLetters",
+            actions=["sqs:SendMessage"],
+            resources=[scope.arn("sqs", f"{prefix}-*")],
+        ),
+        Statement(
+            sid="VpcJobs",
+            actions=[
+                "ec2:CreateNetworkInterface",
+                "ec2:CreateNetworkInterfacePermission",
+                "ec2:DeleteNetworkInterface",
+                "ec2:DeleteNetworkInterfacePermission",
+                "ec2:Describe*",
+            ],
+            resources=["*"],
+            conditions={"StringEquals": {"aws:ResourceAccount": scope.account}},
+        ),
+        Statement(
+            sid="PassStackRolesToSageMaker",
+            actions=["iam:PassRole"],
+            resources=[scope.arn("iam", f"role/{prefix}-*", regional=False)],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        ),
     ]
 
 
@@ -233,11 +422,6 @@ def preview_statements(scope: AccountScope) -> list[Statement]:
         Statement(
             sid="ReadBucketConfiguration",
             actions=["s3:GetBucket*", "s3:GetEncryptionConfiguration", "s3:ListAllMyBuckets"],
-            resources=["*"],
-        ),
-        Statement(
-            sid="ResolveOpsImages",
-            actions=["ecr:DescribeImages", "ecr:GetAuthorizationToken"],
             resources=["*"],
         ),
         *state_statements(scope, write=False),

@@ -25,6 +25,7 @@ class ContainerRegistryArgs:
     repositories: Mapping[str, str]
     """Short image name -> ECR repository name."""
     pull_accounts: Sequence[str]
+    region: str
     untagged_expiry_days: int
     tags: Mapping[str, str]
 
@@ -50,7 +51,12 @@ def lifecycle_policy(untagged_expiry_days: int) -> str:
     )
 
 
-def repository_policy(pull_accounts: Sequence[str]) -> pulumi.Output[str]:
+def repository_policy(pull_accounts: Sequence[str], region: str) -> pulumi.Output[str]:
+    """Pull for exactly the environment accounts, and for the services acting for them.
+
+    Lambda is conditioned on its functions' ARNs in those accounts, the form AWS
+    documents for cross-account container images; SageMaker on the source account.
+    """
     accounts = list(pull_accounts)
     return policy_json(
         Statement(
@@ -59,9 +65,19 @@ def repository_policy(pull_accounts: Sequence[str]) -> pulumi.Output[str]:
             principals={"AWS": [f"arn:aws:iam::{a}:root" for a in accounts]},
         ),
         Statement(
-            sid="PullBySageMakerAndLambdaForEnvironmentAccounts",
+            sid="PullByLambdaForEnvironmentAccounts",
             actions=list(PULL_ACTIONS),
-            principals={"Service": ["lambda.amazonaws.com", "sagemaker.amazonaws.com"]},
+            principals={"Service": ["lambda.amazonaws.com"]},
+            conditions={
+                "StringLike": {
+                    "aws:SourceArn": [f"arn:aws:lambda:{region}:{a}:function:*" for a in accounts]
+                }
+            },
+        ),
+        Statement(
+            sid="PullBySageMakerForEnvironmentAccounts",
+            actions=list(PULL_ACTIONS),
+            principals={"Service": ["sagemaker.amazonaws.com"]},
             conditions={"StringEquals": {"aws:SourceAccount": accounts}},
         ),
     )
@@ -85,7 +101,7 @@ class ContainerRegistry(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        policy = repository_policy(args.pull_accounts)
+        policy = repository_policy(args.pull_accounts, args.region)
         self.repositories = {}
         for short, repository_name in sorted(args.repositories.items()):
             repo = aws.ecr.Repository(

@@ -28,6 +28,7 @@ class ExecutionRoleArgs:
     model_package_group_name: str
     pipeline_name: str
     tags: Mapping[str, str]
+    permissions_boundary: str | None = None
 
 
 def execution_statements(args: ExecutionRoleArgs) -> list[Statement]:
@@ -135,5 +136,6 @@ class SageMakerExecutionRole(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
             role_name=args.role_name,
+            permissions_boundary=args.permissions_boundary,
         ).role
         self.register_outputs({"arn": self.role.arn})

@@ -55,6 +55,8 @@ class ModelDeployerArgs:
     partition: str = "aws"
     alarm_actions: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
     """Optional SNS topics notified when a rollback alarm or the dead-letter alarm fires."""
+    permissions_boundary: str | None = None
+    """The account's workload boundary, which the deployer role must carry."""
 
 
 class ModelDeployer(pulumi.ComponentResource):
@@ -139,6 +141,7 @@ class ModelDeployer(pulumi.ComponentResource):
             tags=tags,
             opts=child,
             description="Deployer Lambda: deploys approved models of one group to one endpoint",
+            permissions_boundary=args.permissions_boundary,
         )
         self.role, policy = deployer_role.role, deployer_role.policy
 

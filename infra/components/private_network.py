@@ -14,7 +14,16 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-INTERFACE_ENDPOINTS = ("sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr")
+INTERFACE_ENDPOINTS = (
+    "sagemaker.api",
+    "sagemaker.runtime",
+    "sts",
+    "logs",
+    "monitoring",
+    "kms",
+    "ecr.api",
+    "ecr.dkr",
+)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Scheduled retraining: EventBridge Scheduler starts the stack's pipeline.
 
 The schedule calls SageMaker directly (universal target), assuming a role that
-can start only this pipeline. Prod retrains on prod data on its own; the code
+can start only this pipeline. Its input is only the pipeline name, so the schedule
+uses Scheduler's AWS-owned key (a customer key would also have to be granted to
+the schedule's role for every run). Prod retrains on prod data on its own; the code
 it runs is still the commit staging already ran.
 """
 
@@ -29,8 +31,8 @@ class RetrainingScheduleArgs:
     pipeline_arn: pulumi.Input[str]
     schedule_expression: str
     timezone: str
-    kms_key_arn: pulumi.Input[str]
     tags: Mapping[str, str]
+    permissions_boundary: str | None = None
 
 
 class RetrainingSchedule(pulumi.ComponentResource):
@@ -55,6 +57,7 @@ class RetrainingSchedule(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
             role_name=args.role_name,
+            permissions_boundary=args.permissions_boundary,
         ).role
         self.schedule = aws.scheduler.Schedule(
             f"{name}-schedule",
@@ -63,7 +66,6 @@ class RetrainingSchedule(pulumi.ComponentResource):
             schedule_expression=args.schedule_expression,
             schedule_expression_timezone=args.timezone,
             flexible_time_window={"mode": "OFF"},
-            kms_key_arn=args.kms_key_arn,
             state="ENABLED",
             target={
                 "arn": START_PIPELINE_TARGET,

@@ -27,12 +27,14 @@ def service_role(
     opts: pulumi.ResourceOptions,
     role_name: str | None = None,
     description: str | None = None,
+    permissions_boundary: str | None = None,
 ) -> ServiceRole:
     """`<name>-role` trusting `service` on behalf of `account` only, and `<name>-policy`."""
     role = aws.iam.Role(
         f"{name}-role",
         name=role_name,
         description=description,
+        permissions_boundary=permissions_boundary,
         assume_role_policy=service_trust(service, account),
         tags=dict(tags),
         opts=opts,

@@ -15,6 +15,7 @@ from infra.components.secure_bucket import SecureBucket, SecureBucketArgs
 from infra.components.studio import Studio, StudioArgs
 from infra.components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
 from infra.context import IMAGE_NAMES, StackContext
+from infra.deploy_permissions import boundary_arn
 from infra.images import resolve_image
 from infra.promotion import check_promotion, source_commit
 from infra.settings import EnvironmentSettings
@@ -30,6 +31,8 @@ class Names:
     model_package_group: str
     pipeline: str
     endpoint: str
+    boundary: str
+    """ARN of the permissions boundary (made by the ops stack) every role here carries."""
 
     @classmethod
     def of(cls, ctx: StackContext, account: str) -> Names:
@@ -40,6 +43,7 @@ class Names:
             model_package_group=f"{ctx.prefix}-models",
             pipeline=f"{ctx.prefix}-training",
             endpoint=f"{ctx.prefix}-endpoint",
+            boundary=boundary_arn(ctx.project, ctx.stack, account),
         )
 
 
@@ -88,6 +92,7 @@ def build_foundation(settings: EnvironmentSettings, ctx: StackContext, names: Na
             model_package_group_name=names.model_package_group,
             pipeline_name=names.pipeline,
             tags=tags,
+            permissions_boundary=names.boundary,
         ),
     )
     group = aws.sagemaker.ModelPackageGroup(
@@ -194,6 +199,7 @@ def build_environment(
             account=account,
             region=region,
             tags=ctx.tags,
+            permissions_boundary=names.boundary,
         ),
     )
     if settings.retraining.enabled:
@@ -207,8 +213,8 @@ def build_environment(
                 pipeline_arn=training.pipeline.arn,
                 schedule_expression=settings.retraining.schedule_expression,
                 timezone=settings.retraining.timezone,
-                kms_key_arn=base.key.arn,
                 tags=ctx.tags,
+                permissions_boundary=names.boundary,
             ),
         )
 

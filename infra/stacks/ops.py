@@ -19,11 +19,13 @@ from infra.components.github_oidc import (
 from infra.context import IMAGE_NAMES, REPO_ROOT, StackContext
 from infra.deploy_permissions import (
     AccountScope,
+    boundary_arn,
     environment_deploy_statements,
     ops_deploy_statements,
     preview_statements,
+    workload_boundary_statements,
 )
-from infra.iam import Statement
+from infra.iam import Statement, policy_json
 from infra.settings import ENVIRONMENTS, STACKS, AccountAccess, OpsSettings
 
 
@@ -85,6 +87,7 @@ def build_ops(settings: OpsSettings, ctx: StackContext) -> dict[str, pulumi.Inpu
         ContainerRegistryArgs(
             repositories={image: ctx.repository_name(image) for image in IMAGE_NAMES},
             pull_accounts=settings.accounts.environment_accounts,
+            region=settings.region,
             untagged_expiry_days=settings.untagged_image_expiry_days,
             tags=ctx.tags,
         ),
@@ -121,6 +124,15 @@ def build_ops(settings: OpsSettings, ctx: StackContext) -> dict[str, pulumi.Inpu
             deploy = environment_deploy_statements(scope)
             preview = preview_statements(scope)
             chained_from = [identities["ops"].preview_role.arn]
+            # Made here, not by the environment stack, so its deploy role cannot loosen it.
+            aws.iam.Policy(
+                f"{ctx.prefix}-{stack}-workload-boundary",
+                name=boundary_arn(ctx.project, stack, scope.account).rsplit("/", 1)[-1],
+                description=f"Ceiling of every role the {stack} stack creates",
+                policy=policy_json(*workload_boundary_statements(scope)),
+                tags={**ctx.tags, "account-role": stack},
+                opts=pulumi.ResourceOptions(provider=providers[stack]),
+            )
         identities[stack] = GithubOidc(
             f"{ctx.prefix}-{stack}-identity",
             GithubOidcArgs(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pulumi
 import pytest
 
-from infra.images import ImagesNotBuiltError
+from infra.images import ImagesNotBuiltError, resolve_image
 from infra.offline.capture import StackPlan
 from infra.offline.harness import plan_stack
 from infra.offline.mocks import digest_for
@@ -130,7 +131,9 @@ def test_optional_parts_follow_stack_settings(stack_plans: dict[str, StackPlan])
     assert dev.of_type("aws:sagemaker/domain:Domain")[0].inputs["appNetworkAccessType"] == "VpcOnly"
     assert len(dev.of_type("aws:ec2/subnet:Subnet")) == 2
     assert not dev.of_type("aws:ec2/natGateway:NatGateway")
-    assert len(dev.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")) == 7
+    endpoints = {e.inputs["serviceName"] for e in dev.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
+    assert {"com.amazonaws.eu-west-1.s3", "com.amazonaws.eu-west-1.kms"} <= endpoints
+    assert len(endpoints) == 9
     assert not staging.of_type("aws:ec2/vpc:Vpc")
     quotas = prod.of_type("aws:servicequotas/serviceQuota:ServiceQuota")
     assert sorted(q.inputs["value"] for q in quotas) == [1, 2]
@@ -152,3 +155,28 @@ def test_two_runs_capture_identical_inputs(stack: str) -> None:
     first = plan_stack(stack, image_tag=TEST_TAG, stack_outputs=staging_runs_it).to_json()
     second = plan_stack(stack, image_tag=TEST_TAG, stack_outputs=staging_runs_it).to_json()
     assert first == second
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_every_role_carries_the_workload_boundary(
+    stack_plans: dict[str, StackPlan], stack: str
+) -> None:
+    roles = stack_plans[stack].of_type("aws:iam/role:Role")
+    assert len(roles) >= 2
+    expected = f"arn:aws:iam::{ENVIRONMENTS[stack]}:policy/promote-code-{stack}-workload-boundary"
+    for role in roles:
+        assert role.inputs["permissionsBoundary"] == expected, role.name
+
+
+def test_a_failed_image_lookup_that_is_not_not_found_is_not_blamed_on_ops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def denied(**_kwargs: object) -> None:
+        raise RuntimeError("invoke of aws:ecr/getImage:getImage failed: AccessDeniedException")
+
+    monkeypatch.setattr("infra.images.aws.ecr.get_image", denied)
+    with pytest.raises(pulumi.RunError) as caught:
+        resolve_image("111111111111", "eu-west-1", "promote-code/training", "abc")
+    assert not isinstance(caught.value, ImagesNotBuiltError)
+    assert "AccessDeniedException" in str(caught.value)
+    assert "ecr:DescribeImages" in str(caught.value)

@@ -48,7 +48,7 @@ def test_repository_policy_grants_pull_to_exactly_the_environment_accounts(
     policies = ops.of_type("aws:ecr/repositoryPolicy:RepositoryPolicy")
     assert len(policies) == 2
     for policy in policies:
-        accounts, services = statements(policy_document(policy))
+        accounts, lambda_, sagemaker = statements(policy_document(policy))
         assert sorted(accounts["Principal"]["AWS"]) == [
             f"arn:aws:iam::{a}:root" for a in (DEV, STAGING, PROD)
         ]
@@ -57,15 +57,17 @@ def test_repository_policy_grants_pull_to_exactly_the_environment_accounts(
             "ecr:DescribeImages",
             "ecr:GetDownloadUrlForLayer",
         ]
-        assert sorted(services["Principal"]["Service"]) == [
-            "lambda.amazonaws.com",
-            "sagemaker.amazonaws.com",
+        assert lambda_["Principal"] == {"Service": ["lambda.amazonaws.com"]}
+        assert lambda_["Condition"]["StringLike"]["aws:SourceArn"] == [
+            f"arn:aws:lambda:eu-west-1:{a}:function:*" for a in (DEV, STAGING, PROD)
         ]
-        assert sorted(services["Condition"]["StringEquals"]["aws:SourceAccount"]) == [
-            DEV,
-            STAGING,
-            PROD,
-        ]
+        assert sagemaker["Principal"] == {"Service": ["sagemaker.amazonaws.com"]}
+        assert sagemaker["Condition"]["StringEquals"]["aws:SourceAccount"] == [DEV, STAGING, PROD]
+        for statement in (lambda_, sagemaker):
+            assert sorted(statement["Action"]) == [
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+            ]
         for statement in statements(policy_document(policy)):
             for principals in statement["Principal"].values():
                 assert "*" not in as_list(principals)
@@ -213,3 +215,32 @@ def test_ops_preview_reads_other_accounts_through_their_preview_roles() -> None:
     assert chain["Resource"] == [
         f"arn:aws:iam::{a}:role/promote-code-github-preview" for a in (DEV, STAGING, PROD)
     ]
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_environment_deploy_role_creates_roles_only_under_the_ops_made_boundary(
+    ops: StackPlan, stack: str
+) -> None:
+    boundary_name = f"promote-code-{stack}-workload-boundary"
+    boundary = ops.one("aws:iam/policy:Policy", f"promote-code-ops-{stack}-workload-boundary")
+    assert boundary.inputs["name"] == boundary_name
+    assert _account_of(ops, boundary.provider) == ACCOUNTS[stack]
+    ceiling = {s["Sid"]: s for s in statements(policy_document(boundary))}
+    assert not any(
+        a.startswith(("iam:", "sts:"))
+        for s in ceiling.values()
+        for a in s["Action"]
+        if a != "iam:PassRole"
+    )
+    policy = ops.one(
+        "aws:iam/rolePolicy:RolePolicy", f"promote-code-ops-{stack}-identity-github-deploy-policy"
+    )
+    by_sid = {s["Sid"]: s for s in statements(policy_document(policy))}
+    arn = f"arn:aws:iam::{ACCOUNTS[stack]}:policy/{boundary_name}"
+    guarded = by_sid["IamRolesOnlyWithBoundary"]
+    assert {"iam:CreateRole", "iam:PutRolePolicy"} <= set(guarded["Action"])
+    assert guarded["Condition"] == {"StringEquals": {"iam:PermissionsBoundary": arn}}
+    assert by_sid["IamNeverDropTheBoundary"]["Effect"] == "Deny"
+    unguarded = {a for s in by_sid.values() if "Condition" not in s for a in s["Action"]}
+    assert not unguarded & {"iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy"}
+    assert not any(a.startswith("iam:*") for a in unguarded)
