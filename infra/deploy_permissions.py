@@ -370,18 +370,22 @@ def workload_boundary_statements(scope: AccountScope) -> list[Statement]:
             resources=[scope.arn("sagemaker", "*")],
         ),
         Statement(
-            sid="Observability",
+            sid="Logs",
             actions=[
-                "cloudwatch:DescribeAlarms",
-                "cloudwatch:PutMetricData",
                 "logs:CreateLogGroup",
                 "logs:CreateLogStream",
                 "logs:DescribeLogStreams",
                 "logs:PutLogEvents",
             ],
-            resources=["*"],
-            conditions={"StringEquals": {"aws:ResourceAccount": scope.account}},
+            resources=[scope.arn("logs", "log-group:*")],
         ),
+        Statement(
+            sid="RollbackAlarms",
+            actions=["cloudwatch:DescribeAlarms"],
+            resources=[scope.arn("cloudwatch", "alarm:*")],
+        ),
+        # PutMetricData has no resource form.
+        Statement(sid="JobMetrics", actions=["cloudwatch:PutMetricData"], resources=["*"]),
         Statement(
             sid="DeadLetters",
             actions=["sqs:SendMessage"],
@@ -397,7 +401,6 @@ def workload_boundary_statements(scope: AccountScope) -> list[Statement]:
                 "ec2:Describe*",
             ],
             resources=["*"],
-            conditions={"StringEquals": {"aws:ResourceAccount": scope.account}},
         ),
         Statement(
             sid="PassStackRolesToSageMaker",
