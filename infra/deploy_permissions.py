@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from infra.iam import Statement
+from infra.iam import ECR_PULL_ACTIONS, Statement
 
 READ_ONLY_PREFIXES = ("Describe", "Get", "List")
 
@@ -55,6 +55,12 @@ class AccountScope:
     @property
     def ops_repositories(self) -> str:
         return f"arn:aws:ecr:{self.region}:{self.ops_account}:repository/{self.project}/*"
+
+
+def _stack_buckets(scope: AccountScope, sid: str) -> Statement:
+    """Every bucket (and object) named `<project>-<stack>-*`: the stack's data and artifacts."""
+    prefix = f"arn:aws:s3:::{scope.prefix}-*"
+    return Statement(sid=sid, actions=["s3:*"], resources=[prefix, f"{prefix}/*"])
 
 
 def _tagged(scope: AccountScope, sid: str, actions: Sequence[str]) -> Statement:
@@ -248,11 +254,7 @@ def environment_deploy_statements(scope: AccountScope) -> list[Statement]:
     """An environment stack: buckets, keys, roles, SageMaker, deployer, schedule, network."""
     prefix = scope.prefix
     return [
-        Statement(
-            sid="S3ProjectBuckets",
-            actions=["s3:*"],
-            resources=[f"arn:aws:s3:::{prefix}-*", f"arn:aws:s3:::{prefix}-*/*"],
-        ),
+        _stack_buckets(scope, "S3ProjectBuckets"),
         *_kms(scope),
         # Uploading step code to SSE-KMS buckets encrypts with the stack key, via S3 only.
         Statement(
@@ -338,11 +340,7 @@ def workload_boundary_statements(scope: AccountScope) -> list[Statement]:
     """The ceiling of every role an environment stack creates (its permissions boundary)."""
     prefix = scope.prefix
     return [
-        Statement(
-            sid="StackBuckets",
-            actions=["s3:*"],
-            resources=[f"arn:aws:s3:::{prefix}-*", f"arn:aws:s3:::{prefix}-*/*"],
-        ),
+        _stack_buckets(scope, "StackBuckets"),
         Statement(
             sid="AccountKeysForData",
             actions=[
@@ -356,11 +354,7 @@ def workload_boundary_statements(scope: AccountScope) -> list[Statement]:
         ),
         Statement(
             sid="PullOpsImages",
-            actions=[
-                "ecr:BatchCheckLayerAvailability",
-                "ecr:BatchGetImage",
-                "ecr:GetDownloadUrlForLayer",
-            ],
+            actions=ECR_PULL_ACTIONS,
             resources=[scope.ops_repositories],
         ),
         Statement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),

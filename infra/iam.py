@@ -13,6 +13,13 @@ from typing import Any, Literal
 
 import pulumi
 
+ECR_PULL_ACTIONS: tuple[str, ...] = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+)
+"""What pulling an image takes, for roles of SageMaker jobs and endpoints."""
+
 Condition = Mapping[str, Mapping[str, "pulumi.Input[str] | Sequence[pulumi.Input[str]]"]]
 
 

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components.service_role import service_role
-from infra.iam import Statement
+from infra.iam import ECR_PULL_ACTIONS, Statement
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,7 @@ def execution_statements(args: ExecutionRoleArgs) -> list[Statement]:
         ),
         Statement(
             sid="PullOpsImages",
-            actions=[
-                "ecr:BatchCheckLayerAvailability",
-                "ecr:BatchGetImage",
-                "ecr:GetDownloadUrlForLayer",
-            ],
+            actions=ECR_PULL_ACTIONS,
             resources=list(args.ops_repository_arns),
         ),
         # GetAuthorizationToken has no resource-level form.
