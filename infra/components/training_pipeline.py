@@ -77,7 +77,8 @@ class TrainingPipeline(pulumi.ComponentResource):
                 f"{name}-code-{script.removesuffix('.py')}",
                 bucket=args.artifacts_bucket,
                 key=content_key(script),
-                # Relative, so the inputs do not depend on where the repository is cloned.
+                # Relative to the working directory (the project directory under Pulumi), so
+                # the inputs do not depend on where the repository is cloned.
                 source=pulumi.FileAsset(os.path.relpath(path)),
                 server_side_encryption="aws:kms",
                 kms_key_id=args.kms_key_arn,

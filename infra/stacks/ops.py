@@ -53,7 +53,8 @@ def build_images(
     ctx: StackContext, registry: ContainerRegistry, provider: aws.Provider
 ) -> dict[str, pulumi.Output[str]]:
     """Build and push each image tagged with the commit; return the pushed repo digests."""
-    # Relative to the project directory so the inputs do not depend on where the repo is cloned.
+    # Relative to the working directory (the project directory under Pulumi), so the inputs
+    # do not depend on where the repository is cloned.
     context = os.path.relpath(REPO_ROOT)
     digests: dict[str, pulumi.Output[str]] = {}
     for image in IMAGE_NAMES:

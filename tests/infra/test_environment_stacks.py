@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pulumi
 import pytest
 
+from infra.context import REPO_ROOT
 from infra.images import ImagesNotBuiltError, resolve_image
 from infra.offline.capture import StackPlan
-from infra.offline.harness import plan_stack
+from infra.offline.harness import plan_stack, plan_stacks
 from infra.offline.mocks import digest_for
 from tests.plan_helpers import TEST_TAG, as_list, policy_document, statements
 
@@ -180,3 +185,17 @@ def test_a_failed_image_lookup_that_is_not_not_found_is_not_blamed_on_ops(
     assert not isinstance(caught.value, ImagesNotBuiltError)
     assert "AccessDeniedException" in str(caught.value)
     assert "ecr:DescribeImages" in str(caught.value)
+
+
+def test_a_fresh_process_with_another_hash_seed_captures_the_same_plan(
+    stack_plans: dict[str, StackPlan], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Byte-identical across processes: what `pulumi up` of an unchanged commit relies on."""
+    monkeypatch.chdir(REPO_ROOT)
+    environment = {**os.environ, "PYTHONHASHSEED": "4242"}
+    command = [sys.executable, "-m", "infra.offline.cli", "plan", "--json", "--no-policies"]
+    command += ["--image-tag", TEST_TAG, "--out", str(tmp_path)]
+    subprocess.run(command, check=True, capture_output=True, env=environment, cwd=REPO_ROOT)
+    in_process = plan_stacks(list(stack_plans), image_tag=TEST_TAG)
+    for stack, plan in in_process.items():
+        assert (tmp_path / f"{stack}.json").read_text() == plan.to_json(), stack
