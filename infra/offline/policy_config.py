@@ -106,6 +106,8 @@ def policy_config(stack: str, settings: Settings, *, project: str) -> dict[str, 
             "allowedRepositories": [f"{project}/{role}" for role in IMAGE_REPOSITORY_ROLES],
             # The design's rule: in prod an image unknown at preview is a violation, not a skip.
             "unknownIsViolation": stack == "prod",
+            # A model package (ModelPackageName) must be one of this stack's account.
+            "stackAccountId": settings.accounts.for_stack(stack),
         },
         "github-oidc-trust": {
             "repository": settings.github.repository,
@@ -168,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(text)
             print(f"wrote {path}")
         return 0
-    stale = stale_files()
+    stale = stale_files(REPO_ROOT, CONFIG_DIR)
     if stale:
         print(
             f"policy config out of date for {', '.join(stale)}; run "

@@ -195,7 +195,13 @@ def config_int(config: Mapping[str, object], key: str, default: int) -> int:
 
 
 def config_strings(config: Mapping[str, object], key: str) -> tuple[str, ...]:
+    """The non-empty strings of a list setting.
+
+    Empty or blank items are dropped: an empty repository name would otherwise make
+    `<registry>/@sha256:...` an allowed image. A list with nothing left counts as missing,
+    so a rule that requires it fails closed.
+    """
     value = config.get(key)
     if not isinstance(value, Sequence) or isinstance(value, str):
         return ()
-    return tuple(item for item in value if isinstance(item, str))
+    return tuple(item for item in value if isinstance(item, str) and item.strip())

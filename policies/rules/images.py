@@ -1,11 +1,31 @@
 """prod-images-from-ops: every container image is an ops-account ECR image pinned by digest.
 
 This is the promotion rule of the design: an environment runs exactly the
-images the ops stack built from a reviewed commit. Images are looked for in
-Lambda functions, SageMaker models, every image field of a SageMaker
-pipeline definition (processing, training, model and register steps), any
-`image`/`imageUri` input of other SageMaker resources (monitoring job
-definitions, ...) and ECS container definitions.
+images the ops stack built from a reviewed commit. What is checked, exactly:
+
+- `aws:lambda/function:Function`: `imageUri` (an `Image` package without one fails);
+- `aws:sagemaker/model:Model`: `primaryContainer`/`containers[]` `image` and
+  `modelPackageName` (see below);
+- `aws:sagemaker/pipeline:Pipeline`: every `ImageUri`, `TrainingImage`, `Image` and
+  `RuleEvaluatorImage` anywhere in a step of the inline `pipelineDefinition`, plus its
+  `ModelPackageName`s. A definition that is not an object with a `Steps` list, or a
+  definition kept in S3 (`pipelineDefinitionS3Location`), cannot be verified and fails;
+- every other `aws:sagemaker/*` resource: `image`, `imageUri`, `baseImage` (image
+  versions), `trainingImage`, `ruleEvaluatorImage` and `modelPackageName` at any depth;
+- `aws:ecs/taskDefinition:TaskDefinition`: `containerDefinitions[].image`;
+- `aws:batch/jobDefinition:JobDefinition`: `image` anywhere in `containerProperties`,
+  `nodeProperties`, `ecsProperties` (JSON) and `eksProperties`;
+- `aws:apprunner/service:Service`: `imageIdentifier`;
+- `aws:codebuild/project:Project`: `environment.image`.
+
+A training step or job that names an algorithm resource (`AlgorithmName`, no
+`TrainingImage`) or a `SourceAlgorithmSpecification` fails: the image lives in a
+resource the pack cannot see. A model package (`ModelPackageName`) must be the ARN
+of a package in the stack's own account and region (`stackAccountId`); in prod a
+model package cannot pass without that setting.
+
+Not covered: Kubernetes/EKS workloads, EMR Serverless, CodeBuild fleets, EC2 AMIs,
+and any other resource type not listed above.
 """
 
 from __future__ import annotations
@@ -13,6 +33,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -41,12 +62,43 @@ LAMBDA_FUNCTION = "aws:lambda/function:Function"
 SAGEMAKER_MODEL = "aws:sagemaker/model:Model"
 SAGEMAKER_PIPELINE = "aws:sagemaker/pipeline:Pipeline"
 ECS_TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+BATCH_JOB_DEFINITION = "aws:batch/jobDefinition:JobDefinition"
+APPRUNNER_SERVICE = "aws:apprunner/service:Service"
+CODEBUILD_PROJECT = "aws:codebuild/project:Project"
 SAGEMAKER_PREFIX = "aws:sagemaker/"
 
+RefKind = Literal["image", "model-package", "algorithm"]
+"""What a reference points at: an image URI, a model package, or an algorithm resource."""
+
 # Keys under which a SageMaker pipeline definition carries an image: processing
-# AppSpecification.ImageUri, training AlgorithmSpecification.TrainingImage,
-# model PrimaryContainer/Containers[].Image, register InferenceSpecification.Containers[].Image.
-PIPELINE_IMAGE_KEYS = frozenset({"ImageUri", "TrainingImage", "Image"})
+# AppSpecification.ImageUri, training AlgorithmSpecification.TrainingImage (and debugger
+# RuleEvaluatorImage), model PrimaryContainer/Containers[].Image, register
+# InferenceSpecification.Containers[].Image.
+PIPELINE_IMAGE_KEYS = frozenset({"ImageUri", "TrainingImage", "Image", "RuleEvaluatorImage"})
+PIPELINE_REFERENCE_KEYS: Mapping[str, RefKind] = {
+    **dict.fromkeys(PIPELINE_IMAGE_KEYS, "image"),
+    "ModelPackageName": "model-package",
+    "AlgorithmName": "algorithm",
+    "SourceAlgorithmSpecification": "algorithm",
+}
+# The same inputs on SageMaker resources (camelCase); `algorithmName` only counts inside an
+# `algorithmSpecification`, since it is also the own name of an aws:sagemaker/algorithm.
+NESTED_IMAGE_KEYS = frozenset(
+    {"image", "imageUri", "baseImage", "trainingImage", "ruleEvaluatorImage"}
+)
+SAGEMAKER_REFERENCE_KEYS: Mapping[str, RefKind] = {
+    **dict.fromkeys(NESTED_IMAGE_KEYS, "image"),
+    "modelPackageName": "model-package",
+    "sourceAlgorithmSpecification": "algorithm",
+}
+SCOPED_REFERENCE_KEYS: Mapping[tuple[str, str], RefKind] = {
+    ("algorithmSpecification", "algorithmName"): "algorithm",
+}
+
+ALGORITHM_PROBLEM = (
+    "names an algorithm resource instead of an image; the pack cannot see the algorithm's "
+    "image, so it cannot be shown to be an ops image (set the image itself)"
+)
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _ECR_HOST = re.compile(
@@ -61,6 +113,7 @@ class ImageRuleConfig:
     region: str
     allowed_repositories: tuple[str, ...]
     unknown_is_violation: bool
+    stack_account_id: str | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, object]) -> ImageRuleConfig | str:
@@ -87,6 +140,7 @@ class ImageRuleConfig:
             region=region,
             allowed_repositories=repositories,
             unknown_is_violation=config_bool(config, "unknownIsViolation", default=True),
+            stack_account_id=config_str(config, "stackAccountId"),
         )
 
     @property
@@ -101,6 +155,21 @@ class ImageRuleConfig:
         return re.compile(
             rf"{re.escape(self.ops_account_id)}\.dkr\.ecr\.{re.escape(self.region)}"
             rf"\.amazonaws\.com/(?:{repos})@sha256:[0-9a-f]{{64}}"
+        )
+
+    @property
+    def partition(self) -> str:
+        if self.region.startswith("cn-"):
+            return "aws-cn"
+        if self.region.startswith("us-gov-"):
+            return "aws-us-gov"
+        return "aws"
+
+    def model_package_pattern(self, account: str) -> re.Pattern[str]:
+        # model-package/<name> (unversioned) or model-package/<group>/<version>.
+        return re.compile(
+            rf"arn:{re.escape(self.partition)}:sagemaker:{re.escape(self.region)}:"
+            rf"{re.escape(account)}:model-package/[A-Za-z0-9](?:-*[A-Za-z0-9]){{0,62}}(?:/[0-9]+)?"
         )
 
 
@@ -121,6 +190,59 @@ def image_problem(image: object, config: ImageRuleConfig) -> str | None:
     if config.pattern().fullmatch(image):
         return None
     return f"{image!r} {_diagnose(image, config)}; expected {config.expected}"
+
+
+_ARN = re.compile(
+    r"arn:(?P<partition>[^:]*):(?P<service>[^:]*):(?P<region>[^:]*):(?P<account>[^:]*):"
+)
+
+
+def model_package_problem(package: object, config: ImageRuleConfig) -> str | None:
+    """Why `package` is not a model package of this stack, or None when it is.
+
+    A model package carries its own image; one of this stack's account and region was
+    registered by this stack's (checked) pipeline, one of another account was not.
+    """
+    if is_unknown(package):
+        unverifiable: str | None = (
+            "is a model package unknown during preview, so it cannot be shown to belong "
+            "to this stack's account"
+        )
+    elif not isinstance(package, str):
+        return (
+            f"is not a literal model package ARN but {package!r} (a parameter or expression "
+            "can be overridden at run time)"
+        )
+    elif config.stack_account_id is None:
+        unverifiable = (
+            f"names the model package {package!r}, which cannot be checked: the policy "
+            "config has no stackAccountId (regenerate policies/config/<stack>.json)"
+        )
+    else:
+        unverifiable = None
+    if unverifiable is not None or not isinstance(package, str):
+        return unverifiable if config.unknown_is_violation else None
+    account = config.stack_account_id
+    assert account is not None
+    if config.model_package_pattern(account).fullmatch(package):
+        return None
+    return f"{package!r} {_diagnose_package(package, account, config)}"
+
+
+def _diagnose_package(package: str, account: str, config: ImageRuleConfig) -> str:
+    expected = (
+        f"expected arn:{config.partition}:sagemaker:{config.region}:{account}:model-package/..."
+    )
+    arn = _ARN.match(package)
+    if arn is None:
+        reason = "is not a model package ARN (a bare name does not say whose package it is)"
+    elif arn.group("account") != account:
+        reason = f"is a model package of account {arn.group('account')!r}, not this stack's"
+    elif arn.group("region") != config.region:
+        reason = f"is a model package in region {arn.group('region')!r}, not {config.region}"
+    else:
+        reason = "is not a model package ARN of this stack"
+    return f"{reason}; {expected}"
 
 
 def _foreign_registry(registry: str, has_path: bool) -> str:
@@ -170,29 +292,58 @@ class ImageRef:
     value: object
     problem: str | None = None
     """Set when the image cannot even be located (an unreadable pipeline definition)."""
+    kind: RefKind = "image"
+
+
+def walk_references(
+    node: object,
+    path: str,
+    keys: Mapping[str, RefKind],
+    scoped: Mapping[tuple[str, str], RefKind] | None = None,
+    parent: str = "",
+) -> Iterator[ImageRef]:
+    """Every value under one of `keys` (or a `(parent, key)` of `scoped`) at any depth."""
+    if isinstance(node, Mapping):
+        for key, child in node.items():
+            child_path = f"{path}.{key}" if path else str(key)
+            kind = keys.get(key) or (scoped or {}).get((parent, key))
+            if kind is None:
+                yield from walk_references(child, child_path, keys, scoped, str(key))
+            elif kind == "algorithm":
+                yield ImageRef(child_path, child, ALGORITHM_PROBLEM, kind)
+            else:
+                # {"Get": "Parameters.X"} or {"Std:Join": ...} is reported as not literal.
+                yield ImageRef(child_path, child, kind=kind)
+    elif isinstance(node, list):
+        for index, child in enumerate(node):
+            yield from walk_references(child, f"{path}[{index}]", keys, scoped, parent)
+
+
+UNREADABLE_PIPELINE = "is not a readable pipeline definition"
 
 
 def images_in_pipeline_definition(definition: object) -> Iterator[ImageRef]:
-    """Every image field inside a SageMaker pipeline definition (parsed JSON)."""
-
-    def walk(node: object, path: str) -> Iterator[ImageRef]:
-        if isinstance(node, Mapping):
-            for key, child in node.items():
-                child_path = f"{path}.{key}"
-                if key in PIPELINE_IMAGE_KEYS:
-                    # {"Get": "Parameters.X"} or {"Std:Join": ...} is reported as not literal.
-                    yield ImageRef(child_path, child)
-                else:
-                    yield from walk(child, child_path)
-        elif isinstance(node, list):
-            for index, child in enumerate(node):
-                yield from walk(child, f"{path}[{index}]")
-
+    """Every image (and model package, algorithm) reference in a pipeline definition."""
     steps = get_path(definition, "Steps")
-    for index, step in enumerate(as_list(steps)):
-        name = get_path(step, "Name")
+    if steps is UNKNOWN:
+        yield ImageRef("Steps", UNKNOWN)
+        return
+    if not isinstance(definition, Mapping) or not isinstance(steps, list):
+        yield ImageRef(
+            "", None, f"{UNREADABLE_PIPELINE}: expected a JSON object with a `Steps` list"
+        )
+        return
+    for index, step in enumerate(steps):
+        if step is UNKNOWN:
+            yield ImageRef(f"step #{index}", UNKNOWN)
+            continue
+        if not isinstance(step, Mapping):
+            yield ImageRef(f"step #{index}", None, f"{UNREADABLE_PIPELINE}: not an object")
+            continue
+        name = step.get("Name")
         label = f"step {name!r}" if isinstance(name, str) else f"step #{index}"
-        yield from (ImageRef(f"{label}{ref.where}", ref.value) for ref in walk(step, ""))
+        for ref in walk_references(step, "", PIPELINE_REFERENCE_KEYS):
+            yield ImageRef(f"{label}.{ref.where}", ref.value, ref.problem, ref.kind)
 
 
 def _lambda_images(props: Mapping[str, object]) -> Iterator[ImageRef]:
@@ -202,23 +353,39 @@ def _lambda_images(props: Mapping[str, object]) -> Iterator[ImageRef]:
         yield ImageRef("imageUri", None)
 
 
+def _container_refs(container: object, where: str) -> Iterator[ImageRef]:
+    if not isinstance(container, Mapping):
+        return
+    if "image" in container:
+        yield ImageRef(f"{where}.image", container["image"])
+    if "modelPackageName" in container:
+        yield ImageRef(
+            f"{where}.modelPackageName", container["modelPackageName"], kind="model-package"
+        )
+
+
 def _model_images(props: Mapping[str, object]) -> Iterator[ImageRef]:
     primary = props.get("primaryContainer")
     if is_unknown(primary):
         yield ImageRef("primaryContainer", UNKNOWN)
-    elif isinstance(primary, Mapping) and "image" in primary:
-        yield ImageRef("primaryContainer.image", primary["image"])
+    else:
+        yield from _container_refs(primary, "primaryContainer")
     containers = props.get("containers")
     if is_unknown(containers):
         yield ImageRef("containers", UNKNOWN)
         return
     for index, container in enumerate(as_list(containers)):
-        image = get_path(container, "image")
-        if image is not None:
-            yield ImageRef(f"containers[{index}].image", image)
+        yield from _container_refs(container, f"containers[{index}]")
 
 
 def _pipeline_images(props: Mapping[str, object]) -> Iterator[ImageRef]:
+    if props.get("pipelineDefinitionS3Location") is not None:
+        yield ImageRef(
+            "pipelineDefinitionS3Location",
+            None,
+            "keeps the pipeline definition in S3, so its images cannot be verified at "
+            "preview time; pass the definition inline (pipelineDefinition)",
+        )
     if "pipelineDefinition" not in props:
         return
     try:
@@ -230,7 +397,8 @@ def _pipeline_images(props: Mapping[str, object]) -> Iterator[ImageRef]:
         yield ImageRef("pipelineDefinition", UNKNOWN)
         return
     for ref in images_in_pipeline_definition(definition):
-        yield ImageRef(f"pipelineDefinition {ref.where}", ref.value)
+        where = f"pipelineDefinition {ref.where}" if ref.where else "pipelineDefinition"
+        yield ImageRef(where, ref.value, ref.problem, ref.kind)
 
 
 def _ecs_images(props: Mapping[str, object]) -> Iterator[ImageRef]:
@@ -247,30 +415,53 @@ def _ecs_images(props: Mapping[str, object]) -> Iterator[ImageRef]:
 
 
 def _nested_images(props: Mapping[str, object]) -> Iterator[ImageRef]:
-    """`image`/`imageUri` anywhere in the inputs (SageMaker monitoring and other job types)."""
-
-    def walk(node: object, path: str) -> Iterator[ImageRef]:
-        if isinstance(node, Mapping):
-            for key, child in node.items():
-                child_path = f"{path}.{key}" if path else key
-                if key in NESTED_IMAGE_KEYS:
-                    yield ImageRef(child_path, child)
-                else:
-                    yield from walk(child, child_path)
-        elif isinstance(node, list):
-            for index, child in enumerate(node):
-                yield from walk(child, f"{path}[{index}]")
-
-    yield from walk(props, "")
+    """Image and model package inputs anywhere in a SageMaker resource (see the keys above)."""
+    yield from walk_references(props, "", SAGEMAKER_REFERENCE_KEYS, SCOPED_REFERENCE_KEYS)
 
 
-NESTED_IMAGE_KEYS = frozenset({"image", "imageUri"})
+BATCH_JSON_PROPERTIES = ("containerProperties", "nodeProperties", "ecsProperties")
+
+
+def _batch_images(props: Mapping[str, object]) -> Iterator[ImageRef]:
+    for key in BATCH_JSON_PROPERTIES:
+        if props.get(key) is None:
+            continue
+        try:
+            document = json_document(props[key])
+        except DocumentError as error:
+            yield ImageRef(key, None, f"is not readable: {error}")
+            continue
+        if document is UNKNOWN:
+            yield ImageRef(key, UNKNOWN)
+            continue
+        yield from walk_references(document, key, {"image": "image"})
+    eks = props.get("eksProperties")
+    if is_unknown(eks):
+        yield ImageRef("eksProperties", UNKNOWN)
+    else:
+        yield from walk_references(eks, "eksProperties", {"image": "image"})
+
+
+def _apprunner_images(props: Mapping[str, object]) -> Iterator[ImageRef]:
+    yield from walk_references(props, "", {"imageIdentifier": "image"})
+
+
+def _codebuild_images(props: Mapping[str, object]) -> Iterator[ImageRef]:
+    environment = props.get("environment")
+    if is_unknown(environment):
+        yield ImageRef("environment", UNKNOWN)
+    elif isinstance(environment, Mapping) and "image" in environment:
+        yield ImageRef("environment.image", environment["image"])
+
 
 IMAGE_SOURCES: Mapping[str, Callable[[Mapping[str, object]], Iterator[ImageRef]]] = {
     LAMBDA_FUNCTION: _lambda_images,
     SAGEMAKER_MODEL: _model_images,
     SAGEMAKER_PIPELINE: _pipeline_images,
     ECS_TASK_DEFINITION: _ecs_images,
+    BATCH_JOB_DEFINITION: _batch_images,
+    APPRUNNER_SERVICE: _apprunner_images,
+    CODEBUILD_PROJECT: _codebuild_images,
 }
 
 
@@ -283,6 +474,12 @@ def images_of(resource_type: str, props: Mapping[str, object]) -> Iterator[Image
         yield from source(props)
 
 
+def reference_problem(ref: ImageRef, config: ImageRuleConfig) -> str | None:
+    if ref.kind == "model-package":
+        return model_package_problem(ref.value, config)
+    return image_problem(ref.value, config)
+
+
 def image_violations(
     resource_type: str, props: Mapping[str, object], config: Mapping[str, object]
 ) -> list[str]:
@@ -292,7 +489,7 @@ def image_violations(
         return [rule] if refs else []
     messages = []
     for ref in refs:
-        problem = ref.problem or image_problem(ref.value, rule)
+        problem = ref.problem or reference_problem(ref, rule)
         if problem is not None:
             messages.append(f"{ref.where} {problem}")
     return messages
@@ -309,8 +506,9 @@ def prod_images_from_ops_validator(
 POLICY = ResourceValidationPolicy(
     name=NAME,
     description=(
-        "Every container image (Lambda, SageMaker model, SageMaker pipeline steps) is an image "
-        "of the ops account's ECR in this region, from an allowed repository, pinned by digest."
+        "Every container image (Lambda, SageMaker models, pipeline steps and jobs, ECS, Batch, "
+        "App Runner, CodeBuild) is an image of the ops account's ECR in this region, from an "
+        "allowed repository, pinned by digest; model packages belong to the stack's account."
     ),
     validate=prod_images_from_ops_validator,
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -331,6 +529,15 @@ POLICY = ResourceValidationPolicy(
                 "items": {"type": "string", "minLength": 1},
                 "minItems": 1,
                 "description": "ECR repositories (names, not URLs) whose images may run.",
+            },
+            "stackAccountId": {
+                "type": "string",
+                "pattern": "^[0-9]{12}$",
+                "description": (
+                    "Account ID of the stack; a model package (ModelPackageName) must be one "
+                    "of this account and region. Without it a model package fails where "
+                    "unknownIsViolation is set."
+                ),
             },
             "unknownIsViolation": {
                 "type": "boolean",

@@ -15,6 +15,8 @@ REGISTRY = f"{OPS}.dkr.ecr.{REGION}.amazonaws.com"
 TRAINING = f"{REGISTRY}/promote-code/training@sha256:{DIGEST}"
 DEPLOYER = f"{REGISTRY}/promote-code/deployer@sha256:{DIGEST}"
 REPOSITORY = "my-org/promote-code"
+PROD_ACCOUNT = "444444444444"
+PACKAGE = f"arn:aws:sagemaker:{REGION}:{PROD_ACCOUNT}:model-package/promote-code/3"
 GITHUB = "token.actions.githubusercontent.com"
 
 PROD_IMAGE_CONFIG: dict[str, object] = {
@@ -22,6 +24,7 @@ PROD_IMAGE_CONFIG: dict[str, object] = {
     "region": REGION,
     "allowedRepositories": ["promote-code/training", "promote-code/deployer"],
     "unknownIsViolation": True,
+    "stackAccountId": PROD_ACCOUNT,
 }
 
 

@@ -82,10 +82,30 @@ def test_values_come_from_the_settings() -> None:
 
 
 def test_check_entry_point_reports_drift(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--check` compares the real files of CONFIG_DIR (no stub): a hand edit is drift."""
     assert policy_config.main(["--check"]) == 0
     monkeypatch.setattr(policy_config, "CONFIG_DIR", tmp_path)
-    monkeypatch.setattr(policy_config, "stale_files", lambda: ["prod"])
+    for stack, text in expected_files().items():
+        (tmp_path / f"{stack}.json").write_text(text)
+    assert policy_config.main(["--check"]) == 0
+    prod = tmp_path / "prod.json"
+    prod.write_text(
+        prod.read_text().replace('"unknownIsViolation": true', '"unknownIsViolation": false')
+    )
+    assert stale_files(directory=tmp_path) == ["prod"]
     assert policy_config.main(["--check"]) == 1
+    (tmp_path / "dev.json").unlink()
+    assert stale_files(directory=tmp_path) == ["dev", "prod"]
     assert policy_config.main(["--write"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{s}.json" for s in STACKS)
-    assert (tmp_path / "prod.json").read_text() == expected_files()["prod"]
+    assert prod.read_text() == expected_files()["prod"]
+    assert policy_config.main(["--check"]) == 0
+
+
+def test_the_stack_account_is_generated_for_the_model_package_check() -> None:
+    for stack in STACKS:
+        settings = load_stack_settings(stack)
+        config = build_policy_config(stack, settings, project="promote-code")
+        assert config["prod-images-from-ops"]["stackAccountId"] == settings.accounts.for_stack(
+            stack
+        )

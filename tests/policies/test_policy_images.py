@@ -5,7 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from policy_helpers import DEPLOYER, DIGEST, OPS, PROD_IMAGE_CONFIG, REGION, REGISTRY, TRAINING
+from policy_helpers import (
+    DEPLOYER,
+    DIGEST,
+    OPS,
+    PACKAGE,
+    PROD_ACCOUNT,
+    PROD_IMAGE_CONFIG,
+    REGION,
+    REGISTRY,
+    TRAINING,
+)
 from rules._props import UNKNOWN, props_of
 from rules.images import (
     LAMBDA_FUNCTION,
@@ -14,6 +24,7 @@ from rules.images import (
     ImageRuleConfig,
     image_problem,
     image_violations,
+    model_package_problem,
 )
 
 from infra.offline.capture import UNKNOWN as ENGINE_UNKNOWN
@@ -23,6 +34,8 @@ assert isinstance(PROD, ImageRuleConfig)
 STAGING = ImageRuleConfig.from_config({**PROD_IMAGE_CONFIG, "unknownIsViolation": False})
 assert isinstance(STAGING, ImageRuleConfig)
 REPO = f"{REGISTRY}/promote-code/training"
+WITHOUT_STACK_ACCOUNT = {k: v for k, v in PROD_IMAGE_CONFIG.items() if k != "stackAccountId"}
+FOREIGN_PACKAGE = PACKAGE.replace(PROD_ACCOUNT, "999999999999")
 
 
 @pytest.mark.parametrize("image", [TRAINING, DEPLOYER])
@@ -95,6 +108,59 @@ def test_missing_config_fails_closed() -> None:
     assert "opsAccountId, region, allowedRepositories" in problems[0]
 
 
+@pytest.mark.parametrize("repositories", [[""], ["   "], [None], []])
+def test_empty_allowed_repositories_fail_closed(repositories: list[object]) -> None:
+    config = {**PROD_IMAGE_CONFIG, "allowedRepositories": repositories}
+    problems = image_violations(LAMBDA_FUNCTION, {"imageUri": TRAINING}, config)
+    assert len(problems) == 1
+    assert "missing allowedRepositories" in problems[0]
+
+
+def test_an_empty_repository_next_to_real_ones_allows_no_repository_less_image() -> None:
+    rule = ImageRuleConfig.from_config(
+        {**PROD_IMAGE_CONFIG, "allowedRepositories": ["", "promote-code/training"]}
+    )
+    assert isinstance(rule, ImageRuleConfig)
+    assert rule.allowed_repositories == ("promote-code/training",)
+    assert image_problem(f"{REGISTRY}/@sha256:{DIGEST}", rule) is not None
+    assert image_problem(TRAINING, rule) is None
+
+
+@pytest.mark.parametrize(
+    ("package", "expected"),
+    [
+        (PACKAGE, None),
+        (f"arn:aws:sagemaker:{REGION}:{PROD_ACCOUNT}:model-package/promote-code", None),
+        (FOREIGN_PACKAGE, "account '999999999999'"),
+        (PACKAGE.replace(REGION, "us-east-1"), "region 'us-east-1'"),
+        ("promote-code/3", "not a model package ARN"),
+        (f"arn:aws:sagemaker:{REGION}:{PROD_ACCOUNT}:model/promote-code", "not a model package"),
+        (f"arn:aws:sagemaker:{REGION}:{PROD_ACCOUNT}:model-package/x/3/evil", "not a model"),
+        (f"arn:aws-cn:sagemaker:{REGION}:{PROD_ACCOUNT}:model-package/x/3", "not a model"),
+        ({"Get": "Steps.Register.ModelPackageArn"}, "not a literal model package ARN"),
+        (UNKNOWN, "unknown during preview"),
+    ],
+)
+def test_model_packages_must_be_the_stacks_own(package: object, expected: str | None) -> None:
+    problem = model_package_problem(package, PROD)
+    if expected is None:
+        assert problem is None
+    else:
+        assert problem is not None
+        assert expected in problem
+
+
+def test_a_model_package_without_the_stack_account_fails_in_prod_only() -> None:
+    prod = image_violations(
+        SAGEMAKER_MODEL, {"primaryContainer": {"modelPackageName": PACKAGE}}, WITHOUT_STACK_ACCOUNT
+    )
+    assert len(prod) == 1
+    assert "no stackAccountId" in prod[0]
+    staging = {**WITHOUT_STACK_ACCOUNT, "unknownIsViolation": False}
+    props = {"primaryContainer": {"modelPackageName": PACKAGE}}
+    assert image_violations(SAGEMAKER_MODEL, props, staging) == []
+
+
 def _lambda(image: object) -> dict[str, object]:
     return {"packageType": "Image", "imageUri": image}
 
@@ -111,7 +177,72 @@ def _lambda(image: object) -> dict[str, object]:
         (SAGEMAKER_MODEL, {"primaryContainer": {"image": "python:3.11"}}, 1),
         (SAGEMAKER_MODEL, {"primaryContainer": ENGINE_UNKNOWN}, 1),
         (SAGEMAKER_MODEL, {"containers": [{"image": TRAINING}, {"image": f"{REPO}:x"}]}, 1),
-        (SAGEMAKER_MODEL, {"primaryContainer": {"modelPackageName": "arn:..."}}, 0),
+        (SAGEMAKER_MODEL, {"primaryContainer": {"modelPackageName": "arn:..."}}, 1),
+        (SAGEMAKER_MODEL, {"primaryContainer": {"modelPackageName": PACKAGE}}, 0),
+        (SAGEMAKER_MODEL, {"primaryContainer": {"modelPackageName": FOREIGN_PACKAGE}}, 1),
+        (SAGEMAKER_MODEL, {"containers": [{"modelPackageName": FOREIGN_PACKAGE}]}, 1),
+        (SAGEMAKER_MODEL, {"containers": [{"modelPackageName": PACKAGE}]}, 0),
+        (
+            "aws:sagemaker/imageVersion:ImageVersion",
+            {"imageName": "custom", "baseImage": "python:3.11"},
+            1,
+        ),
+        ("aws:sagemaker/imageVersion:ImageVersion", {"imageName": "c", "baseImage": TRAINING}, 0),
+        (
+            "aws:sagemaker/trainingJob:TrainingJob",
+            {"algorithmSpecification": {"algorithmName": "arn:aws:sagemaker:x:999999999999:a/b"}},
+            1,
+        ),
+        (
+            "aws:sagemaker/trainingJob:TrainingJob",
+            {"algorithmSpecification": {"trainingImage": f"{REPO}:latest"}},
+            1,
+        ),
+        (
+            "aws:sagemaker/trainingJob:TrainingJob",
+            {
+                "algorithmSpecification": {"trainingImage": TRAINING},
+                "debugRuleConfigurations": [{"ruleEvaluatorImage": "evil.io/rules"}],
+            },
+            1,
+        ),
+        (
+            "aws:sagemaker/algorithm:Algorithm",
+            {
+                "algorithmName": "promote-code",
+                "trainingSpecification": {"trainingImage": TRAINING},
+            },
+            0,
+        ),
+        (
+            "aws:batch/jobDefinition:JobDefinition",
+            {"containerProperties": json.dumps({"image": "busybox"})},
+            1,
+        ),
+        (
+            "aws:batch/jobDefinition:JobDefinition",
+            {
+                "containerProperties": json.dumps({"image": TRAINING}),
+                "ecsProperties": json.dumps(
+                    {"taskProperties": [{"containers": [{"image": "nginx"}]}]}
+                ),
+                "eksProperties": {"podProperties": {"containers": [{"image": "nginx"}]}},
+            },
+            2,
+        ),
+        ("aws:batch/jobDefinition:JobDefinition", {"containerProperties": "{bad"}, 1),
+        (
+            "aws:apprunner/service:Service",
+            {"sourceConfiguration": {"imageRepository": {"imageIdentifier": "nginx:latest"}}},
+            1,
+        ),
+        (
+            "aws:apprunner/service:Service",
+            {"sourceConfiguration": {"imageRepository": {"imageIdentifier": DEPLOYER}}},
+            0,
+        ),
+        ("aws:codebuild/project:Project", {"environment": {"image": "aws/codebuild/std:7"}}, 1),
+        ("aws:codebuild/project:Project", {"environment": {"image": TRAINING}}, 0),
         ("aws:s3/bucket:Bucket", {"bucket": "python:3.11"}, 0),
         (
             "aws:sagemaker/dataQualityJobDefinition:DataQualityJobDefinition",
@@ -138,47 +269,55 @@ def test_images_are_found_in_lambdas_and_models(
     assert len(found) == violations, found
 
 
-def pipeline_definition(**images: object) -> str:
+def pipeline_document(**images: object) -> dict[str, object]:
     """A SageMaker pipeline definition with a processing, training, model and register step."""
-    return json.dumps(
-        {
-            "Version": "2020-12-01",
-            "Parameters": [{"Name": "TrainingImage", "Type": "String", "DefaultValue": TRAINING}],
-            "Steps": [
-                {
-                    "Name": "Preprocess",
-                    "Type": "Processing",
-                    "Arguments": {
-                        "AppSpecification": {"ImageUri": images.get("process", TRAINING)}
-                    },
+    return {
+        "Version": "2020-12-01",
+        "Parameters": [{"Name": "TrainingImage", "Type": "String", "DefaultValue": TRAINING}],
+        "Steps": [
+            {
+                "Name": "Preprocess",
+                "Type": "Processing",
+                "Arguments": {"AppSpecification": {"ImageUri": images.get("process", TRAINING)}},
+            },
+            {
+                "Name": "Train",
+                "Type": "Training",
+                "Arguments": {
+                    "AlgorithmSpecification": {
+                        "TrainingImage": images.get("train", TRAINING),
+                        "TrainingInputMode": "File",
+                    }
                 },
-                {
-                    "Name": "Train",
-                    "Type": "Training",
-                    "Arguments": {
-                        "AlgorithmSpecification": {
-                            "TrainingImage": images.get("train", TRAINING),
-                            "TrainingInputMode": "File",
-                        }
-                    },
+            },
+            {
+                "Name": "CreateModel",
+                "Type": "Model",
+                "Arguments": {"PrimaryContainer": {"Image": images.get("model", TRAINING)}},
+            },
+            {
+                "Name": "Register",
+                "Type": "RegisterModel",
+                "Arguments": {
+                    "InferenceSpecification": {
+                        "Containers": [{"Image": images.get("register", TRAINING)}]
+                    }
                 },
-                {
-                    "Name": "CreateModel",
-                    "Type": "Model",
-                    "Arguments": {"PrimaryContainer": {"Image": images.get("model", TRAINING)}},
-                },
-                {
-                    "Name": "Register",
-                    "Type": "RegisterModel",
-                    "Arguments": {
-                        "InferenceSpecification": {
-                            "Containers": [{"Image": images.get("register", TRAINING)}]
-                        }
-                    },
-                },
-            ],
-        }
-    )
+            },
+        ],
+    }
+
+
+def pipeline_definition(**images: object) -> str:
+    return json.dumps(pipeline_document(**images))
+
+
+def _with_step(arguments: dict[str, object], step_type: str = "Training") -> str:
+    document = pipeline_document()
+    steps = document["Steps"]
+    assert isinstance(steps, list)
+    steps.append({"Name": "Extra", "Type": step_type, "Arguments": arguments})
+    return json.dumps(document)
 
 
 @pytest.mark.parametrize("step", ["process", "train", "model", "register"])
@@ -203,6 +342,39 @@ def test_every_image_inside_the_pipeline_definition_is_checked(step: str) -> Non
         (ENGINE_UNKNOWN, "unknown during preview"),
         (pipeline_definition().replace(TRAINING, ENGINE_UNKNOWN, 1), "unknown during preview"),
         ("{not json", "not a readable definition"),
+        (json.dumps([pipeline_document()]), "not a readable pipeline definition"),
+        (json.dumps({"Version": "2020-12-01"}), "not a readable pipeline definition"),
+        (json.dumps({"Steps": {"Name": "Train"}}), "not a readable pipeline definition"),
+        (json.dumps({"Steps": ["Train"]}), "not a readable pipeline definition"),
+        (json.dumps("Steps"), "not a readable pipeline definition"),
+        (
+            _with_step({"AlgorithmSpecification": {"AlgorithmName": "arn:aws:x:999999999999:a"}}),
+            "names an algorithm resource",
+        ),
+        (
+            _with_step(
+                {"SourceAlgorithmSpecification": {"SourceAlgorithms": [{"AlgorithmName": "a"}]}},
+                "RegisterModel",
+            ),
+            "names an algorithm resource",
+        ),
+        (
+            _with_step({"PrimaryContainer": {"ModelPackageName": FOREIGN_PACKAGE}}, "Model"),
+            "account '999999999999'",
+        ),
+        (
+            _with_step({"ModelPackageName": "someone-elses-package"}, "RegisterModel"),
+            "not a model package ARN",
+        ),
+        (
+            _with_step(
+                {
+                    "AlgorithmSpecification": {"TrainingImage": TRAINING},
+                    "DebugRuleConfigurations": [{"RuleEvaluatorImage": "evil.io/r"}],
+                }
+            ),
+            "other than ECR",
+        ),
     ],
 )
 def test_pipeline_definitions_that_cannot_be_shown_safe_fail(
@@ -213,3 +385,18 @@ def test_pipeline_definitions_that_cannot_be_shown_safe_fail(
     )
     assert len(found) >= 1
     assert expected in found[0]
+
+
+def test_a_model_step_with_the_stacks_own_package_passes() -> None:
+    definition = _with_step({"PrimaryContainer": {"ModelPackageName": PACKAGE}}, "Model")
+    props = {"pipelineDefinition": definition}
+    assert image_violations(SAGEMAKER_PIPELINE, props, PROD_IMAGE_CONFIG) == []
+
+
+def test_a_pipeline_definition_kept_in_s3_cannot_be_verified() -> None:
+    props = {"pipelineDefinitionS3Location": {"bucket": "b", "objectKey": "definition.json"}}
+    found = image_violations(SAGEMAKER_PIPELINE, props, PROD_IMAGE_CONFIG)
+    assert len(found) == 1
+    assert "cannot be verified at preview time" in found[0]
+    both = {**props, "pipelineDefinition": pipeline_definition()}
+    assert len(image_violations(SAGEMAKER_PIPELINE, both, PROD_IMAGE_CONFIG)) == 1

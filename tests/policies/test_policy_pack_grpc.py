@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -168,6 +168,8 @@ def test_compliant_resources_pass_under_every_stack_config(
     assert violations == []
 
 
+FOREIGN_ALGORITHM = "arn:aws:sagemaker:eu-west-1:999999999999:algorithm/a"
+
 FAILURES: list[tuple[str, Mutation, str]] = [
     (
         "tag",
@@ -180,6 +182,56 @@ FAILURES: list[tuple[str, Mutation, str]] = [
         "prod-images-from-ops",
     ),
     ("unknown", _set("deployer", imageUri=UNKNOWN), "prod-images-from-ops"),
+    (
+        "pipeline-in-s3",
+        _set("pipeline", pipelineDefinitionS3Location={"bucket": "b", "objectKey": "p.json"}),
+        "prod-images-from-ops",
+    ),
+    (
+        "pipeline-not-an-object",
+        _set("pipeline", pipelineDefinition=json.dumps([{"Steps": []}])),
+        "prod-images-from-ops",
+    ),
+    (
+        "algorithm-resource",
+        _set(
+            "pipeline",
+            pipelineDefinition=json.dumps(
+                {
+                    "Steps": [
+                        {
+                            "Name": "Train",
+                            "Arguments": {
+                                "AlgorithmSpecification": {"AlgorithmName": FOREIGN_ALGORITHM}
+                            },
+                        }
+                    ]
+                }
+            ),
+        ),
+        "prod-images-from-ops",
+    ),
+    (
+        "foreign-model-package",
+        _set(
+            "model",
+            primaryContainer={
+                "modelPackageName": "arn:aws:sagemaker:eu-west-1:999999999999:model-package/m/1"
+            },
+        ),
+        "prod-images-from-ops",
+    ),
+    (
+        "image-version",
+        _add(
+            resource(
+                "aws:sagemaker/imageVersion:ImageVersion",
+                "kernel",
+                {"imageName": "kernel", "baseImage": "jupyter/base-notebook"},
+            )
+        ),
+        "prod-images-from-ops",
+    ),
     ("mutable", _set("training", imageTagMutability="MUTABLE"), "ecr-repository-hardening"),
     (
         "ecr-star",
@@ -305,6 +357,7 @@ def test_the_pack_reports_the_policies_the_configs_name(pack: PolicyPackProcess)
     [
         (lambda c: c.pop("prod-images-from-ops"), "opsAccountId"),
         (lambda c: c["prod-images-from-ops"].update(opsAccountId="1234"), "does not match"),
+        (lambda c: c["prod-images-from-ops"].update(stackAccountId="prod"), "does not match"),
         (lambda c: c["sagemaker-endpoint-min-instances"].update(minInstanceCount=0), "minimum"),
         (lambda c: c.update({"prod-image-from-ops": "mandatory"}), "does not have"),
         (lambda c: c.update({"required-tags": "blocking"}), "not a valid enforcement level"),
@@ -317,6 +370,28 @@ def test_invalid_config_is_rejected_before_analysis(
     change(config)
     with pytest.raises(PolicyConfigError, match=expected):
         pack.analyze(plan_of("prod", good_resources("prod")), config)
+
+
+def test_the_stacks_own_model_package_passes_through_the_pack(pack: PolicyPackProcess) -> None:
+    config = load_policy_config("prod")
+    images = config["prod-images-from-ops"]
+    assert isinstance(images, dict)
+    package = f"arn:aws:sagemaker:eu-west-1:{images['stackAccountId']}:model-package/m/1"
+    own = _set("model", primaryContainer={"modelPackageName": package})
+    assert pack.analyze(plan_of("prod", own(good_resources("prod"))), config) == []
+    del images["stackAccountId"]
+    violations = pack.analyze(plan_of("prod", own(good_resources("prod"))), config)
+    assert [v.policy for v in mandatory(violations)] == ["prod-images-from-ops"]
+    assert "no stackAccountId" in violations[0].message
+
+
+def test_a_blank_allowed_repository_fails_closed_through_the_pack(pack: PolicyPackProcess) -> None:
+    config: dict[str, Any] = json.loads(json.dumps(load_policy_config("prod")))
+    config["prod-images-from-ops"]["allowedRepositories"] = [" "]
+    empty_repository = _set("deployer", imageUri=f"{REGISTRY}/ @sha256:{'0' * 64}")
+    violations = pack.analyze(plan_of("prod", empty_repository(good_resources("prod"))), config)
+    assert {v.policy for v in mandatory(violations)} == {"prod-images-from-ops"}
+    assert all("missing allowedRepositories" in v.message for v in violations)
 
 
 def test_one_process_serves_several_stacks(pack: PolicyPackProcess) -> None:
@@ -399,7 +474,39 @@ def test_the_pack_is_launched_like_the_engine_launches_it(pack: PolicyPackProces
     assert environment["PULUMI_PROJECT"] == "promote-code"
     assert environment["PULUMI_STACK"] == "prod"
     assert environment["PULUMI_DRY_RUN"] == "true"
-    assert signal.SIGINT  # the stop signal pulumi_policy's serve loop handles
+
+
+SIGINT_CHILD = """
+import sys, time
+try:
+    print("ready", flush=True)
+    time.sleep(30)
+except KeyboardInterrupt:  # what pulumi_policy's serve loop waits for
+    sys.exit(42)
+sys.exit(0)
+"""
+
+
+def test_stop_ends_the_pack_with_sigint_first() -> None:
+    """stop() interrupts the process (pulumi_policy's serve loop stops on KeyboardInterrupt)."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", SIGINT_CHILD],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == b"ready"
+        process = PolicyPackProcess()
+        process._process = child
+        process.stop()
+        # 42 only if the child saw SIGINT; a SIGKILL would give -9, SIGTERM -15.
+        assert child.returncode == 42
+        assert not process.running
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
 
 
 def test_the_pack_virtualenv_option_picks_the_interpreter_like_the_shim(tmp_path: Path) -> None:
