@@ -237,7 +237,8 @@ class PipelineSettings(_Model):
     batch_size: int = Field(default=256, ge=1, description="Default training batch size.")
     learning_rate: float = Field(default=0.001, gt=0, le=1, description="Default learning rate.")
     cache_expire_after: str = Field(
-        default="P30D", description="ISO 8601 duration for which step results are cached."
+        default="P30D",
+        description="ISO 8601 duration for which train and evaluate results are cached (preprocess never is).",
     )
 
     @model_validator(mode="after")

@@ -11,7 +11,9 @@ Decision, in order:
    arriving late, or a replayed event for a superseded version, does nothing);
 3. an endpoint that is Creating/Updating/... raises `EndpointBusyError`
    (retryable) - unless it is already rolling out exactly this deployment;
-4. an endpoint already on the desired endpoint config does nothing;
+   one in any other state but InService (Failed, OutOfService, ...) raises
+   `DeployError` for an operator, even if it is on the desired endpoint config;
+4. an InService endpoint already on the desired endpoint config does nothing;
 5. otherwise create the model and endpoint config (deterministic names, reused
    when they exist) and CreateEndpoint, or UpdateEndpoint with a blue/green
    DeploymentConfig and auto-rollback alarms.
@@ -337,15 +339,17 @@ def _deployable_endpoint(
             f"endpoint {config.endpoint_name} is {state}; not starting a second update "
             f"(version {plan.version} is deployed when this event is retried)"
         )
-    if current == plan.endpoint_config_name:
-        raise _NoDeploymentError(
-            "the endpoint already serves this package with these settings", plan.version, plan
-        )
+    # The state first: a Failed/OutOfService endpoint on the planned config does not
+    # serve this package, whatever its config name says.
     if state not in DEPLOYABLE_STATUSES:
         reason = endpoint.get("FailureReason", "no reason given")
         raise DeployError(
             f"endpoint {config.endpoint_name} is {state} ({reason}); it needs an operator: "
             "fix or delete it, then run `python -m ml.deployer.manual --stack <stack>`"
+        )
+    if current == plan.endpoint_config_name:
+        raise _NoDeploymentError(
+            "the endpoint already serves this package with these settings", plan.version, plan
         )
     return endpoint
 

@@ -138,6 +138,9 @@ def build(cfg: PipelineConfig, boto_session: boto3.Session) -> Pipeline:
         )
 
     # 1. preprocess-data: clean, encode labels, split (keeps an upload's split).
+    # Never cached: its dataset input is a fixed prefix (InputDataUri), so a cache
+    # hit would reuse last run's split after the data under it changed. Its
+    # outputs are per execution, so the cached steps downstream then miss too.
     preprocess = ProcessingStep(
         name=PREPROCESS_STEP,
         step_args=processor("preprocess.py").run(
@@ -155,7 +158,6 @@ def build(cfg: PipelineConfig, boto_session: boto3.Session) -> Pipeline:
                 f"{PROCESSING_ROOT}/output",
             ],
         ),
-        cache_config=cache,
     )
 
     def preprocessed(split: str) -> Any:

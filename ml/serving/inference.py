@@ -3,7 +3,9 @@
 The SageMaker inference-toolkit contract, for the model artifact `train.py`
 writes (`model.joblib` + `labels.json`). Requests:
 
-- `text/csv`: one note per line (a single CSV column; quoted fields may span lines);
+- `text/csv`: one note per line, taken as is (commas included, never cut at one); a
+  line that is exactly one quoted CSV field (`"a, b"`, with `""` for a quote) is
+  unquoted, and such a field may span lines;
 - `application/json`: `{"instances": ["note", ...]}`, `{"text": "note"}`, or `["note", ...]`.
 
 Responses (`Accept`): `application/json` (default) gives
@@ -16,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,10 @@ JSON = "application/json"
 CSV = "text/csv"
 SUPPORTED_CONTENT_TYPES = (CSV, JSON)
 MAX_NOTES_PER_REQUEST = 1000
+
+_QUOTED_FIELD = re.compile(r'[ \t]*"((?:[^"]|"")*)"[ \t]*(?:\r\n|\r|\n|$)')
+"""One whole quoted CSV field (`""` escapes a quote; newlines allowed) and its line end."""
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 class InferenceError(ValueError):
@@ -51,11 +58,42 @@ def _media_type(value: str | None, default: str) -> str:
     return (value or default).split(";")[0].strip().lower() or default
 
 
+def _csv_notes(body: str) -> list[str]:
+    """The notes of a text/csv body: one per line, unless a line is one quoted CSV field.
+
+    Notes are free text, so an unquoted line is the note itself, commas and
+    all. Only a line that is exactly one quoted field (which may run over
+    several lines) is unquoted; anything else that starts with a quote (two
+    fields, no closing quote) is also taken as is rather than cut.
+    """
+    notes: list[str] = []
+    position = 0
+    while position < len(body):
+        quoted = _QUOTED_FIELD.match(body, position)
+        if quoted is not None:
+            note = quoted[1].replace('""', '"')
+            position = quoted.end()
+        else:
+            line_end = _LINE_END.search(body, position)
+            end = line_end.start() if line_end else len(body)
+            note = body[position:end]
+            position = line_end.end() if line_end else len(body)
+        if note.strip():
+            notes.append(note)
+    return notes
+
+
 def input_fn(request_body: str | bytes, content_type: str | None = CSV) -> list[str]:
-    body = request_body.decode("utf-8") if isinstance(request_body, bytes) else request_body
+    if isinstance(request_body, bytes):
+        try:
+            body = request_body.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InferenceError(f"request body is not UTF-8 text: {error}") from None
+    else:
+        body = request_body
     media = _media_type(content_type, CSV)
     if media == CSV:
-        notes = [row[0] for row in csv.reader(io.StringIO(body)) if row and row[0].strip()]
+        notes = _csv_notes(body)
     elif media == JSON:
         try:
             payload = json.loads(body)
@@ -95,9 +133,13 @@ def predict_fn(notes: list[str], model: LoadedModel) -> list[dict[str, Any]]:
         classes = np.asarray(estimator.classes_)[ids]
     else:
         classes = np.asarray(estimator.predict(notes))
-        scores = np.full(len(notes), np.nan)
+        # No probability to report: null in JSON (NaN would make the body invalid JSON).
+        scores = np.full(len(notes), None, dtype=object)
     return [
-        {"label": model.labels[int(label_id)], "probability": round(float(score), 6)}
+        {
+            "label": model.labels[int(label_id)],
+            "probability": None if score is None else round(float(score), 6),
+        }
         for label_id, score in zip(classes, scores, strict=True)
     ]
 

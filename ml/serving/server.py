@@ -44,11 +44,25 @@ def make_handler(model: LoadedModel) -> type[BaseHTTPRequestHandler]:
             if self.path != "/invocations":
                 self._reply(HTTPStatus.NOT_FOUND, "not found")
                 return
-            length = int(self.headers.get("Content-Length", "0"))
+            raw_length = (self.headers.get("Content-Length") or "0").strip()
+            # int() alone would accept "+5", " 5" or "1_0"; only plain digits are a length.
+            if not raw_length.isascii() or not raw_length.isdigit():
+                self._reply(
+                    HTTPStatus.BAD_REQUEST,
+                    f"invalid Content-Length {raw_length!r}: a non-negative integer is required",
+                )
+                return
+            length = int(raw_length)
             if length > MAX_BODY_BYTES:
                 self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload too large")
                 return
             body = self.rfile.read(length)
+            if len(body) < length:
+                self._reply(
+                    HTTPStatus.BAD_REQUEST,
+                    f"the body ended after {len(body)} of {length} bytes (Content-Length)",
+                )
+                return
             try:
                 notes = input_fn(body, self.headers.get("Content-Type"))
                 response, content_type = output_fn(

@@ -60,7 +60,13 @@ def read_test(test_dir: Path) -> pd.DataFrame:
     files = sorted(test_dir.glob("*.csv"))
     if not files:
         raise EvaluationError(f"{test_dir}: no test CSV found")
-    frame = pd.concat([pd.read_csv(path, dtype={"text": str, "label": str}) for path in files])
+    # keep_default_na=False: a note (or label) reading "NA", "N/A" or "null" is text, not NaN.
+    frame = pd.concat(
+        [
+            pd.read_csv(path, dtype={"text": str, "label": str}, keep_default_na=False)
+            for path in files
+        ]
+    )
     missing = {"text", "label"} - set(frame.columns)
     if missing:
         raise EvaluationError(f"test data lacks column(s) {sorted(missing)}")

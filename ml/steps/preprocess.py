@@ -114,13 +114,37 @@ def encode_labels(splits: dict[str, pd.DataFrame]) -> list[str]:
     return labels
 
 
+def check_labels_are_trained(splits: dict[str, pd.DataFrame]) -> None:
+    """Every validation/test label must occur in train (an upload's own split may break this).
+
+    labels.json is built from all splits, so without this check a label seen
+    only in validation or test would look known to evaluate-model, and the
+    model would be scored on a class it never had a chance to learn.
+    """
+    trained = set(splits["train"]["label"])
+    missing = {
+        split: sorted(set(frame["label"]) - trained)
+        for split, frame in splits.items()
+        if split != "train"
+    }
+    problems = [f"{split}: {labels}" for split, labels in missing.items() if labels]
+    if problems:
+        raise DataError(
+            "the uploaded split has label(s) missing from train.csv ("
+            + "; ".join(problems)
+            + "); add notes with these labels to train.csv or drop them"
+        )
+
+
 def load_input(input_dir: Path, seed: int = SEED) -> dict[str, pd.DataFrame]:
     """The cleaned splits: the upload's own split if present, else a fresh stratified split."""
     if not input_dir.is_dir():
         raise DataError(f"{input_dir}: input directory does not exist")
     presplit = {split: input_dir / f"{split}.csv" for split in SPLITS}
     if all(path.is_file() for path in presplit.values()):
-        return {split: clean(read_notes(path), str(path)) for split, path in presplit.items()}
+        splits = {split: clean(read_notes(path), str(path)) for split, path in presplit.items()}
+        check_labels_are_trained(splits)
+        return splits
     files = sorted(input_dir.rglob("*.csv"))
     if not files:
         raise DataError(f"{input_dir}: no CSV files found")

@@ -107,7 +107,11 @@ def read_split(directory: Path, name: str) -> pd.DataFrame:
     files = sorted(directory.glob("*.csv"))
     if not files:
         raise TrainingError(f"{directory}: no CSV in the {name} channel")
-    frame = pd.concat([pd.read_csv(path, dtype={"text": str}) for path in files], ignore_index=True)
+    # keep_default_na=False: a note reading "NA", "N/A" or "null" is text, not a missing value.
+    frame = pd.concat(
+        [pd.read_csv(path, dtype={"text": str}, keep_default_na=False) for path in files],
+        ignore_index=True,
+    )
     missing = {"text", "label_id"} - set(frame.columns)
     if missing:
         raise TrainingError(f"{name} data lacks column(s) {sorted(missing)} (run preprocess-data)")

@@ -25,14 +25,6 @@ def event(**detail_changes: Any) -> dict[str, Any]:
     return sample
 
 
-def test_pattern_is_the_documented_shape() -> None:
-    assert PATTERN == {
-        "source": ["aws.sagemaker"],
-        "detail-type": ["SageMaker Model Package State Change"],
-        "detail": {"ModelPackageGroupName": [GROUP], "ModelApprovalStatus": ["Approved"]},
-    }
-
-
 def test_approval_in_this_group_matches() -> None:
     assert matches(PATTERN, event())
 

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from ml.deployer import handler as handler_module
+from ml.deployer.config import DeployerConfigError, Env
 from ml.deployer.handler import handler
 from tests.deployer.support import (
     CAPTURE_URI,
@@ -155,11 +157,38 @@ def test_older_version_approved_after_a_newer_one_is_not_deployed(registry: Regi
     assert endpoint["EndpointConfigName"] == deployed["endpoint_config_name"]
 
 
+class NoCallsClient:
+    """A SageMaker client stand-in that fails the test on any call."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"unexpected SageMaker call: {name}")
+
+
 def test_event_of_another_service_is_ignored_without_calling_aws(
-    registry: Registry, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", "http://127.0.0.1:9")  # nothing listens
+    monkeypatch.setattr(handler_module.boto3, "client", lambda *_a, **_k: NoCallsClient())
     event = approval_event("arn:aws:sagemaker:eu-west-1:123456789012:model-package/x/1", GROUP, 1)
     event["source"] = "my.application"
 
     assert handler(event, None)["action"] == "noop"
+
+
+def test_a_configuration_error_is_logged_as_a_failure_and_raised(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv(Env.EXECUTION_ROLE_ARN)
+    monkeypatch.setattr(handler_module.boto3, "client", lambda *_a, **_k: NoCallsClient())
+    arn = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/x/1"
+
+    with pytest.raises(DeployerConfigError, match=Env.EXECUTION_ROLE_ARN):
+        handler(approval_event(arn, GROUP, 1), None)
+
+    (failure,) = log_lines(capsys.readouterr().out)
+    assert failure["level"] == "ERROR"
+    assert failure["action"] == "failed"
+    assert failure["needs_operator"] is True
+    assert failure["retryable"] is False
+    assert Env.EXECUTION_ROLE_ARN in failure["reason"]
+    assert failure["package_arn"] == arn
+    assert failure["endpoint_name"] == ENDPOINT

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from ml.deployer.config import RolloutConfig
 from ml.deployer.deploy import (
     DeployError,
     EndpointBusyError,
+    RetryableDeployError,
     deploy_package,
     plan_for,
 )
@@ -135,6 +137,39 @@ def expect_endpoint(
     if status == "Failed":
         response["FailureReason"] = "The primary container failed its ping health check."
     stubber.add_response("describe_endpoint", response, {"EndpointName": ENDPOINT})
+
+
+CANARY_10 = {
+    "Type": "CANARY",
+    "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+    "WaitIntervalInSeconds": 300,
+}
+"""The traffic routing of `deployer_config()`'s default rollout on two or more instances."""
+
+
+def update_params(config_name: str, routing: dict[str, Any] = CANARY_10) -> dict[str, Any]:
+    """The exact UpdateEndpoint request for `config_name` under `deployer_config()`'s rollout."""
+    return {
+        "EndpointName": ENDPOINT,
+        "EndpointConfigName": config_name,
+        "RetainAllVariantProperties": False,
+        "DeploymentConfig": {
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": routing,
+                "TerminationWaitInSeconds": 120,
+                "MaximumExecutionTimeoutInSeconds": 3600,
+            },
+            "AutoRollbackConfiguration": ALARMS,
+        },
+    }
+
+
+def expect_update(stubber: Stubber, config_name: str) -> None:
+    stubber.add_response(
+        "update_endpoint",
+        {"EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}"},
+        update_params(config_name),
+    )
 
 
 def tags(version: int) -> list[dict[str, str]]:
@@ -353,11 +388,11 @@ def test_update_racing_another_update_is_retryable(sagemaker: tuple[Any, Stubber
         service_error_code="ValidationException",
         service_message=f"Cannot update in-progress endpoint {ENDPOINT}.",
         http_status_code=400,
+        expected_params=update_params(plan.endpoint_config_name),
     )
 
     with pytest.raises(EndpointBusyError):
         deploy_package(client, deployer_config(), package_arn(3))
-    assert plan.endpoint_config_name.startswith(f"{ENDPOINT}-v3-")
 
 
 def test_failed_endpoint_needs_an_operator(sagemaker: tuple[Any, Stubber]) -> None:
@@ -369,6 +404,21 @@ def test_failed_endpoint_needs_an_operator(sagemaker: tuple[Any, Stubber]) -> No
         deploy_package(client, deployer_config(), package_arn(3))
 
 
+@pytest.mark.parametrize("status", ["Failed", "OutOfService"])
+def test_unhealthy_endpoint_on_the_planned_config_needs_an_operator_not_a_noop(
+    sagemaker: tuple[Any, Stubber], status: str
+) -> None:
+    client, stubber = sagemaker
+    config = deployer_config()
+    plan = plan_for(config, package_arn(3), 3)
+    expect_registry(stubber, 3, approved=[2, 3])
+    expect_endpoint(stubber, status, config_name=plan.endpoint_config_name)
+
+    with pytest.raises(DeployError, match=rf"is {status} .*needs an operator") as raised:
+        deploy_package(client, config, package_arn(3))
+    assert not isinstance(raised.value, RetryableDeployError)
+
+
 def test_settings_change_for_the_served_version_is_rolled_out(
     sagemaker: tuple[Any, Stubber],
 ) -> None:
@@ -377,10 +427,7 @@ def test_settings_change_for_the_served_version_is_rolled_out(
     expect_registry(stubber, 3, approved=[3])
     expect_endpoint(stubber, "InService", config_name=served.endpoint_config_name)
     plan = expect_new_model_and_config(stubber, 3, 4)
-    stubber.add_response(
-        "update_endpoint",
-        {"EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}"},
-    )
+    expect_update(stubber, plan.endpoint_config_name)
 
     result = deploy_package(client, deployer_config(instance_count=4), package_arn(3))
 
@@ -393,15 +440,14 @@ def test_operator_rollback_to_an_older_version(sagemaker: tuple[Any, Stubber]) -
     client, stubber = sagemaker
     expect_registry(stubber, 2, approved=[2, 3])
     expect_endpoint(stubber, "InService", config_name=f"{ENDPOINT}-v3-0123abcd")
-    expect_new_model_and_config(stubber, 2, 2)
-    stubber.add_response(
-        "update_endpoint",
-        {"EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}"},
-    )
+    plan = expect_new_model_and_config(stubber, 2, 2)
+    expect_update(stubber, plan.endpoint_config_name)
 
     result = deploy_package(client, deployer_config(), package_arn(2), allow_older=True)
 
     assert result.action == "updated"
+    assert result.endpoint_config_name == plan.endpoint_config_name
+    assert result.endpoint_config_name.startswith(f"{ENDPOINT}-v2-")
     assert result.reason == "operator rollback to approved version 2 (latest is 3)"
 
 
@@ -420,6 +466,37 @@ def test_handler_logs_and_reraises_a_busy_endpoint(
     with pytest.raises(EndpointBusyError):
         handler_module.handler(approval_event(package_arn(3), GROUP, 3), None)
 
-    out = capsys.readouterr().out
-    assert '"action": "retry"' in out
-    assert f'"package_arn": "{package_arn(3)}"' in out
+    (deferred,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert deferred["level"] == "WARNING"
+    assert deferred["action"] == "retry"
+    assert deferred["retryable"] is True
+    assert deferred["needs_operator"] is False
+    assert deferred["package_arn"] == package_arn(3)
+
+
+def test_handler_logs_a_non_retryable_failure_for_an_operator_and_reraises(
+    sagemaker: tuple[Any, Stubber],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client, stubber = sagemaker
+    for name, value in deployer_config().to_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(boto3, "client", lambda *_a, **_k: client)
+    expect_registry(stubber, 3, approved=[2, 3])
+    expect_endpoint(stubber, "Failed")
+
+    # Re-raised so the event reaches the dead-letter queue after Lambda's retries.
+    with pytest.raises(DeployError, match="needs an operator") as raised:
+        handler_module.handler(approval_event(package_arn(3), GROUP, 3), None)
+    assert not isinstance(raised.value, RetryableDeployError)
+
+    (failure,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert failure["level"] == "ERROR"
+    assert failure["action"] == "failed"
+    assert failure["needs_operator"] is True
+    assert failure["retryable"] is False
+    assert failure["error_type"] == "DeployError"
+    assert "ping health check" in failure["reason"]
+    assert failure["package_arn"] == package_arn(3)
+    assert failure["endpoint_name"] == ENDPOINT

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from ml.local.runner import pycache_dir
-from ml.pipeline.code import STEP_SCRIPTS, code_uris, content_hash, mermaid
+from ml.pipeline.code import code_uris, mermaid
 from ml.pipeline.definition import (
     STEP_NAMES,
     PipelineConfig,
@@ -117,11 +117,27 @@ def test_fresh_process_builds_offline_and_byte_identical(definition_text: str) -
     assert digest == hashlib.sha256(definition_text.encode()).hexdigest()
 
 
-def test_definition_is_canonical_json(definition_text: str, definition: dict[str, Any]) -> None:
-    assert definition_text == json.dumps(definition, sort_keys=True, separators=(",", ":"))
-    assert definition["Version"] == "2020-12-01"
-    assert "MlflowConfig" not in definition
-    assert "PipelineExperimentConfig" not in definition
+def test_definition_is_the_sdk_output_minus_the_documented_defaults(
+    no_network: NetworkAttempts, config: PipelineConfig, definition_text: str
+) -> None:
+    with offline_sdk(config.region) as session:
+        raw = json.loads(build_pipeline(config, session).definition())
+    # Each documented removal (ml/README.md), spelled out here rather than via the code.
+    assert raw.pop("MlflowConfig") is None
+    assert raw.pop("PipelineExperimentConfig") is None
+    raw_steps = steps_by_name(raw)
+    register = raw_steps["register-model"]["Arguments"]
+    assert register.pop("ModelApprovalStatus") == "PendingManualApproval"
+    assert register.pop("SkipModelValidation") == "None"
+    (container,) = register["InferenceSpecification"]["Containers"]
+    assert container.pop("Environment") == {}
+    output = raw_steps["train-model"]["Arguments"]["OutputDataConfig"]
+    assert output.pop("CompressionType") == "GZIP"
+    # Nothing else changes, and the text is compact JSON with sorted keys.
+    assert definition_text == json.dumps(raw, sort_keys=True, separators=(",", ":"))
+    assert definition_text.startswith('{"Metadata":{},"Parameters":[{"DefaultValue":')
+    assert '"Version":"2020-12-01"}' in definition_text
+    assert no_network == []
 
 
 def test_equal_configs_give_identical_definitions(definition_text: str) -> None:
@@ -255,13 +271,21 @@ def test_code_comes_from_the_content_addressed_uris(
         for c in steps["train-model"]["Arguments"]["InputDataConfig"]
     }
     assert channels["code"] == config.code_uris["train.py"]
-    assert content_hash(STEP_SCRIPTS["train.py"]) in channels["code"]
+    train_sha256 = hashlib.sha256((REPO / "ml" / "steps" / "train.py").read_bytes()).hexdigest()
+    assert f"/{train_sha256}/train.py" in channels["code"]
+
+
+def test_preprocess_is_never_cached(definition: dict[str, Any]) -> None:
+    # Its input is the fixed InputDataUri prefix: a cache hit would hide a data change.
+    preprocess = steps_by_name(definition)["preprocess-data"]
+    assert preprocess.get("CacheConfig", {"Enabled": False})["Enabled"] is False
 
 
 def test_cache_and_kms(definition: dict[str, Any], config: PipelineConfig) -> None:
     steps = steps_by_name(definition)
-    for name in ("preprocess-data", "train-model", "evaluate-model"):
+    for name in ("train-model", "evaluate-model"):
         assert steps[name]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}
+    assert "CacheConfig" not in steps["preprocess-data"]
     assert steps["train-model"]["Arguments"]["OutputDataConfig"]["KmsKeyId"] == config.kms_key_arn
     assert (
         steps["train-model"]["Arguments"]["ResourceConfig"]["VolumeKmsKeyId"] == config.kms_key_arn
@@ -306,9 +330,10 @@ def test_config_rejects_bad_values(field: str, value: Any, message: str) -> None
 
 def test_code_uris_cover_every_script() -> None:
     uris = code_uris("bucket-a")
-    assert sorted(uris) == sorted(STEP_SCRIPTS)
+    assert sorted(uris) == ["approve.py", "evaluate.py", "preprocess.py", "train.py"]
     for name, uri in uris.items():
-        assert uri == f"s3://bucket-a/pipeline-code/{content_hash(STEP_SCRIPTS[name])}/{name}"
+        sha256 = hashlib.sha256((REPO / "ml" / "steps" / name).read_bytes()).hexdigest()
+        assert uri == f"s3://bucket-a/pipeline-code/{sha256}/{name}"
 
 
 def test_mermaid_renders_every_step_and_edge(definition: dict[str, Any]) -> None:

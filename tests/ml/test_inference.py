@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -51,6 +52,57 @@ def test_csv_round_trip(model_dir: Path) -> None:
     assert content_type == "text/csv"
     labels = [line.split(",")[0] for line in body.splitlines()]
     assert labels == ["Cardiovascular / Pulmonary", "Ophthalmology"]
+
+
+def test_csv_notes_with_commas_are_never_cut() -> None:
+    request = (
+        "History of HTN, DM, CAD. Presents with chest pain, diaphoresis.\r\n"
+        "\n"
+        "Cataract, left eye; timolol, 0.5%\n"
+        '"Quoted, as one CSV field, with ""quotes"" and\na line break"\n'
+        '"two", "fields"\n'
+        '"no closing quote, still one note\n'
+        "Last line, no newline"
+    )
+    assert inference.input_fn(request.encode(), "text/csv") == [
+        "History of HTN, DM, CAD. Presents with chest pain, diaphoresis.",
+        "Cataract, left eye; timolol, 0.5%",
+        'Quoted, as one CSV field, with "quotes" and\na line break',
+        '"two", "fields"',
+        '"no closing quote, still one note',
+        "Last line, no newline",
+    ]
+
+
+def test_csv_note_with_commas_is_classified_whole(model_dir: Path) -> None:
+    model = inference.model_fn(model_dir)
+    notes = inference.input_fn(f"History of HTN, DM. {EYE}\n", "text/csv")
+    assert notes == [f"History of HTN, DM. {EYE}"]
+    (prediction,) = inference.predict_fn(notes, model)
+    assert prediction["label"] == "Ophthalmology"
+
+
+def test_non_utf8_body_is_a_clear_request_error() -> None:
+    with pytest.raises(inference.InferenceError, match="not UTF-8"):
+        inference.input_fn("Caf\u00e9 note".encode("latin-1"), "text/csv")
+
+
+class _NoProbabilities:
+    classes_ = (0, 1)
+
+    def predict(self, notes: list[str]) -> list[int]:
+        return [1 for _ in notes]
+
+
+def test_a_model_without_probabilities_gives_null_not_nan() -> None:
+    model = inference.LoadedModel(estimator=_NoProbabilities(), labels=("Neurology", "Urology"))
+    prediction = inference.predict_fn(["a note"], model)
+    assert prediction == [{"label": "Urology", "probability": None}]
+    body, _ = inference.output_fn(prediction, "application/json")
+    # Strict JSON: NaN (what json.dumps writes for float("nan")) is rejected here.
+    strict = json.loads(body, parse_constant=lambda token: pytest.fail(f"invalid JSON {token}"))
+    assert strict == {"predictions": [{"label": "Urology", "probability": None}]}
+    assert inference.output_fn(prediction, "text/csv")[0] == "Urology,\n"
 
 
 def test_json_shapes() -> None:
@@ -102,3 +154,47 @@ def test_server_answers_ping_and_invocations(model_dir: Path) -> None:
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+def raw_post(port: int, headers: list[str], body: bytes) -> tuple[int, str]:
+    """Send a hand-written POST /invocations (urllib would fix the headers) -> status, body."""
+    request = "\r\n".join(["POST /invocations HTTP/1.1", "Host: localhost", *headers, "", ""])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(request.encode("ascii") + body)
+        connection.shutdown(socket.SHUT_WR)
+        response = b""
+        while chunk := connection.recv(65536):
+            response += chunk
+    assert response, "the server dropped the connection without a response"
+    head, _, payload = response.partition(b"\r\n\r\n")
+    return int(head.split()[1]), payload.decode()
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "message"),
+    [
+        (
+            ["Content-Type: text/csv", "Content-Length: 9"],
+            "Caf\u00e9 n\u00f6te".encode("latin-1")[:9],
+            "not UTF-8",
+        ),
+        (["Content-Type: text/csv", "Content-Length: abc"], b"a note", "invalid Content-Length"),
+        (["Content-Type: text/csv", "Content-Length: -1"], b"a note", "invalid Content-Length"),
+        (["Content-Type: text/csv", "Content-Length: 100"], b"a note", "ended after 6 of 100"),
+    ],
+    ids=["latin-1-body", "non-numeric-length", "negative-length", "short-body"],
+)
+def test_server_answers_bad_bodies_with_400(
+    model_dir: Path, headers: list[str], body: bytes, message: str
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(inference.model_fn(model_dir)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        status, payload = raw_post(server.server_address[1], headers, body)
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
+    assert status == 400
+    assert message in payload

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import moto.server
 import pytest
 
 from infra.offline.capture import CapturedResource, StackPlan
@@ -175,11 +175,8 @@ def test_code_that_differs_from_the_definition_is_refused(
     aws: LocalAws, outputs: StackOutputs, tmp_path: Path
 ) -> None:
     stale = {
-        name: uri.replace("/pipeline-code/", "/pipeline-code/0")
-        for name, uri in code_uris("b").items()
-    }
-    stale = {
-        name: f"s3://{outputs.artifacts_bucket}/pipeline-code/{'0' * 64}/{name}" for name in stale
+        name: f"s3://{outputs.artifacts_bucket}/pipeline-code/{'0' * 64}/{name}"
+        for name in code_uris(outputs.artifacts_bucket)
     }
     definition = definition_json(make_config(code_uris=stale))
     with pytest.raises(LocalRunError, match="generated from other code"):
@@ -288,14 +285,27 @@ def test_cli_without_a_plan_says_what_to_do(
     assert "run the offline plan" in capsys.readouterr().err
 
 
-def test_local_aws_is_stopped_on_interrupt() -> None:
+def test_local_aws_is_stopped_on_interrupt(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Check the server object itself: probing the port afterwards could reach whatever
+    # else bound it in the meantime.
+    started: list[moto.server.ThreadedMotoServer] = []
+
+    class RecordingServer(moto.server.ThreadedMotoServer):
+        def start(self) -> None:
+            started.append(self)
+            super().start()
+
+    monkeypatch.setattr(moto.server, "ThreadedMotoServer", RecordingServer)
     before = os.environ.get("MOTO_ACCOUNT_ID")
-    with pytest.raises(KeyboardInterrupt), local_aws("eu-west-1", "333333333333") as server:
+    with pytest.raises(KeyboardInterrupt), local_aws("eu-west-1", "333333333333") as local:
         assert os.environ["MOTO_ACCOUNT_ID"] == "333333333333"
-        host, port = server.endpoint_url.removeprefix("http://").split(":")
-        assert host == "127.0.0.1"
-        socket.create_connection((host, int(port)), timeout=2).close()
+        (server,) = started
+        assert local.endpoint_url == "http://{}:{}".format(*server.get_host_and_port())
+        assert server.get_host_and_port()[0] == "127.0.0.1"
+        assert server._thread is not None
+        assert server._thread.is_alive()
         raise KeyboardInterrupt
-    with pytest.raises(OSError):
-        socket.create_connection((host, int(port)), timeout=2).close()
+    assert not server._thread.is_alive()  # serve_forever returned: stop() ran
+    assert server._server is not None
+    assert server._server.socket.fileno() == -1  # and the listening socket is closed
     assert os.environ.get("MOTO_ACCOUNT_ID") == before

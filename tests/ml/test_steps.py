@@ -83,14 +83,33 @@ def test_preprocess_is_reproducible_and_seeded(tmp_path: Path) -> None:
 
 
 def test_preprocess_keeps_an_uploaded_split(tmp_path: Path) -> None:
+    # SMALL is ordered by label: split by position within each label (every label in train).
+    position = SMALL.groupby("medical_specialty").cumcount()
     for split, rows in (
-        ("train", SMALL[:100]),
-        ("validation", SMALL[100:130]),
-        ("test", SMALL[130:]),
+        ("train", SMALL[position < 12]),
+        ("validation", SMALL[(position >= 12) & (position < 16)]),
+        ("test", SMALL[position >= 16]),
     ):
         write(rows, tmp_path / "in" / f"{split}.csv")
     counts = preprocess.preprocess(tmp_path / "in", tmp_path / "out")
-    assert (counts["train"], counts["validation"], counts["test"]) == (100, 30, 30)
+    assert (counts["train"], counts["validation"], counts["test"]) == (96, 32, 32)
+    kept = pd.read_csv(tmp_path / "out" / "test" / "test.csv")
+    assert kept["text"].tolist() == SMALL[position >= 16]["transcription"].str.strip().tolist()
+
+
+def test_preprocess_rejects_an_uploaded_split_with_labels_missing_from_train(
+    tmp_path: Path,
+) -> None:
+    position = SMALL.groupby("medical_specialty").cumcount()
+    urology = SMALL["medical_specialty"].str.strip() == "Urology"
+    write(SMALL[(position < 12) & ~urology], tmp_path / "in" / "train.csv")
+    write(SMALL[(position >= 12) & (position < 16)], tmp_path / "in" / "validation.csv")
+    write(SMALL[(position >= 16) & ~urology], tmp_path / "in" / "test.csv")
+    with pytest.raises(
+        preprocess.DataError, match=r"missing from train\.csv \(validation: \['Urology'\]\)"
+    ):
+        preprocess.preprocess(tmp_path / "in", tmp_path / "out")
+    assert not (tmp_path / "out" / "train" / "labels.json").exists()
 
 
 def test_preprocess_rejects_missing_columns(tmp_path: Path) -> None:
@@ -207,6 +226,23 @@ def test_evaluate_rejects_unknown_labels(trained: Path, preprocessed: Path, tmp_
     write(test, tmp_path / "test" / "test.csv")
     with pytest.raises(evaluate.EvaluationError, match=r"not trained on: \['Podiatry'\]"):
         evaluate.run(trained, tmp_path / "test", tmp_path / "eval")
+
+
+@pytest.mark.parametrize("note", ["NA", "N/A", "null", "NaN", "None", ""])
+def test_train_and_evaluate_read_na_like_notes_as_text(
+    preprocessed: Path, tmp_path: Path, note: str
+) -> None:
+    # "" survives as well: preprocess drops empty notes, but a hand-made split may hold one.
+    for split in ("train", "test"):
+        frame = pd.read_csv(preprocessed / split / f"{split}.csv", keep_default_na=False)
+        frame.loc[0, "text"] = note
+        write(frame, preprocessed / split / f"{split}.csv")
+    assert train.read_split(preprocessed / "train", "train")["text"].tolist()[0] == note
+    assert evaluate.read_test(preprocessed / "test")["text"].tolist()[0] == note
+
+    train.train(preprocessed / "train", None, tmp_path / "model", train.Hyperparameters(epochs=2))
+    report = evaluate.run(tmp_path / "model", preprocessed / "test", tmp_path / "eval")
+    assert report["test_notes"] == 24
 
 
 def test_evaluate_rejects_empty_test_data(trained: Path, tmp_path: Path) -> None:
