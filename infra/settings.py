@@ -238,7 +238,7 @@ class PipelineSettings(_Model):
     learning_rate: float = Field(default=0.001, gt=0, le=1, description="Default learning rate.")
     cache_expire_after: str = Field(
         default="P30D",
-        description="ISO 8601 duration for which train and evaluate results are cached (preprocess never is).",
+        description="ISO 8601 duration train and evaluate results stay cached (preprocess: never).",
     )
 
     @model_validator(mode="after")
