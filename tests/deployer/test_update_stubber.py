@@ -451,15 +451,21 @@ def test_operator_rollback_to_an_older_version(sagemaker: tuple[Any, Stubber]) -
     assert result.reason == "operator rollback to approved version 2 (latest is 3)"
 
 
-def test_handler_logs_and_reraises_a_busy_endpoint(
-    sagemaker: tuple[Any, Stubber],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+@pytest.fixture
+def in_lambda(sagemaker: tuple[Any, Stubber], monkeypatch: pytest.MonkeyPatch) -> Stubber:
+    """The handler's world: its environment set as the component sets it, boto3 stubbed."""
     client, stubber = sagemaker
     for name, value in deployer_config().to_env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(boto3, "client", lambda *_a, **_k: client)
+    return stubber
+
+
+def test_handler_logs_and_reraises_a_busy_endpoint(
+    in_lambda: Stubber,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stubber = in_lambda
     expect_registry(stubber, 3, approved=[2, 3])
     expect_endpoint(stubber, "Updating", pending=f"{ENDPOINT}-v2-ffffffff")
 
@@ -475,14 +481,10 @@ def test_handler_logs_and_reraises_a_busy_endpoint(
 
 
 def test_handler_logs_a_non_retryable_failure_for_an_operator_and_reraises(
-    sagemaker: tuple[Any, Stubber],
-    monkeypatch: pytest.MonkeyPatch,
+    in_lambda: Stubber,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    client, stubber = sagemaker
-    for name, value in deployer_config().to_env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(boto3, "client", lambda *_a, **_k: client)
+    stubber = in_lambda
     expect_registry(stubber, 3, approved=[2, 3])
     expect_endpoint(stubber, "Failed")
 
