@@ -22,11 +22,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ml.data.synthetic import DEFAULT_CSV
-from ml.local.aws import local_aws
-from ml.local.runner import StackOutputs, run_local
 from ml.pipeline.code import code_uris
 from ml.pipeline.definition import PipelineConfig, definition_json
 from ml.steps import preprocess, train
+from offline.aws import local_aws
+from offline.pipeline.runner import StackOutputs, run_local
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-PLAN = [sys.executable, "-m", "infra.offline.cli", "plan", "--json"]
+PLAN = [sys.executable, "-m", "offline.cli", "plan", "--json"]
 TESTS = [sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider"]
 
 

@@ -14,10 +14,10 @@ import statistics
 import sys
 import time
 
-from infra.offline.capture import StackPlan
-from infra.offline.harness import plan_stacks
-from infra.offline.policy_runner import PolicyPackProcess, load_policy_config, mandatory
 from infra.settings import STACKS
+from offline.plan.capture import StackPlan
+from offline.plan.harness import plan_stacks
+from offline.policy.runner import PolicyPackProcess, load_policy_config, mandatory
 
 TARGET_SECONDS = 3.0
 

@@ -7,11 +7,11 @@ a test keeps the README in step.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from infra.context import REPO_ROOT
 from infra.settings import EnvironmentSettings, OpsSettings
 
 
@@ -67,7 +67,7 @@ def embed(readme: str) -> str:
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--write"]:
-        path = Path(__file__).resolve().parents[1] / "README.md"
+        path = REPO_ROOT / "README.md"
         path.write_text(embed(path.read_text()))
     else:
         print(table(), end="")

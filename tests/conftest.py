@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra.offline.capture import StackPlan
-from infra.offline.harness import plan_stacks
+from offline.plan.capture import StackPlan
+from offline.plan.harness import plan_stacks
 from tests.plan_helpers import TEST_TAG
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from infra.offline.capture import CapturedResource
+from offline.plan.capture import CapturedResource
 
 TEST_TAG = "0123456789abcdef0123456789abcdef01234567"
 

@@ -69,7 +69,7 @@ def plan_outputs(plan_dir: Path, stack: str) -> dict[str, Any]:
     path = plan_dir / f"{stack}.json"
     if not path.exists():
         return {}
-    from infra.offline.capture import StackPlan  # noqa: PLC0415 - only the CLI needs infra
+    from offline.plan.capture import StackPlan  # noqa: PLC0415 - only the CLI needs infra
 
     return dict(StackPlan.from_json(path.read_text()).outputs)
 
@@ -121,7 +121,7 @@ def resolve_environment(
         env[Env.ROLLBACK_ALARMS] = json.dumps(
             list(naming.rollback_alarm_names(env[Env.ENDPOINT_NAME]))
         )
-    from infra.offline.capture import UNKNOWN  # noqa: PLC0415
+    from offline.plan.capture import UNKNOWN  # noqa: PLC0415
 
     unknown = sorted(name for name, value in env.items() if value == UNKNOWN)
     if unknown:

@@ -1,4 +1,4 @@
-"""The step code the pipeline runs, and a picture of the pipeline's DAG.
+"""The step code the pipeline runs.
 
 `STEP_SCRIPTS` is what the Pulumi component uploads (one content-addressed S3
 object per script, see `content_key`) and what the local runner executes. Each
@@ -12,9 +12,6 @@ import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
-
-from ml.pipeline.graph import all_steps, step_dependencies
 
 _STEPS_DIR = Path(__file__).resolve().parent.parent / "steps"
 
@@ -50,27 +47,3 @@ def content_key(name: str, path: Path | None = None) -> str:
 def code_uris(bucket: str) -> dict[str, str]:
     """The `s3://` URI of every step script in `bucket`, as `PipelineConfig.code_uris` wants."""
     return {name: f"s3://{bucket}/{content_key(name)}" for name in sorted(STEP_SCRIPTS)}
-
-
-def mermaid(definition: Mapping[str, Any]) -> str:
-    """Render a pipeline definition's DAG as a mermaid flowchart.
-
-    Edges come from `DependsOn` and from property references between steps;
-    a condition's branches are labelled `if` / `else`.
-    """
-    lines = ["flowchart TD"]
-    steps = list(all_steps(definition))
-    ids = {step["Name"]: f"s{index}" for index, step in enumerate(steps)}
-    for step in steps:
-        shape = ("{", "}") if step["Type"] == "Condition" else ("[", "]")
-        label = f"{step['Name']}<br/><i>{step['Type']}</i>"
-        lines.append(f'    {ids[step["Name"]]}{shape[0]}"{label}"{shape[1]}')
-    dependencies = step_dependencies(definition)
-    for step in steps:
-        for upstream in sorted(dependencies[step["Name"]]):
-            lines.append(f"    {ids[upstream]} --> {ids[step['Name']]}")
-        if step["Type"] == "Condition":
-            for branch, key in (("if", "IfSteps"), ("else", "ElseSteps")):
-                for child in step["Arguments"].get(key, []):
-                    lines.append(f"    {ids[step['Name']]} -- {branch} --> {ids[child['Name']]}")
-    return "\n".join(lines) + "\n"

@@ -7,13 +7,13 @@ from typing import Any
 
 import boto3
 
-from ml.deployer.local import LocalDeployer, local_config
+from offline.deployer import LocalDeployer, local_config
 from tests.deployer.support import ENDPOINT, GROUP, REGION, ROLE_ARN, Registry, approval_event
 
 
 @dataclass(frozen=True)
 class FakeLocalAws:
-    """Stands in for ml.local.aws.LocalAws: clients bound to the local moto server."""
+    """Stands in for offline.aws.LocalAws: clients bound to the local moto server."""
 
     endpoint_url: str
 

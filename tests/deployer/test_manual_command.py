@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from infra.offline.capture import UNKNOWN, StackPlan
 from ml.deployer import manual
 from ml.deployer.config import DeployerConfig, DeployerConfigError, Env
+from offline.plan.capture import UNKNOWN, StackPlan
 from tests.deployer.support import (
     CAPTURE_URI,
     ENDPOINT,

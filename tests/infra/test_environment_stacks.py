@@ -13,9 +13,9 @@ import pytest
 
 from infra.context import REPO_ROOT
 from infra.images import ImagesNotBuiltError, resolve_image
-from infra.offline.capture import StackPlan
-from infra.offline.harness import plan_stack, plan_stacks
-from infra.offline.mocks import digest_for
+from offline.plan.capture import StackPlan
+from offline.plan.harness import plan_stack, plan_stacks
+from offline.plan.mocks import digest_for
 from tests.plan_helpers import TEST_TAG, as_list, policy_document, statements
 
 ENVIRONMENTS = {"dev": "222222222222", "staging": "333333333333", "prod": "444444444444"}
@@ -193,7 +193,7 @@ def test_a_fresh_process_with_another_hash_seed_captures_the_same_plan(
     """Byte-identical across processes: what `pulumi up` of an unchanged commit relies on."""
     monkeypatch.chdir(REPO_ROOT)
     environment = {**os.environ, "PYTHONHASHSEED": "4242"}
-    command = [sys.executable, "-m", "infra.offline.cli", "plan", "--json", "--no-policies"]
+    command = [sys.executable, "-m", "offline.cli", "plan", "--json", "--no-policies"]
     command += ["--image-tag", TEST_TAG, "--out", str(tmp_path)]
     subprocess.run(command, check=True, capture_output=True, env=environment, cwd=REPO_ROOT)
     in_process = plan_stacks(list(stack_plans), image_tag=TEST_TAG)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from infra.offline.capture import StackPlan
-from infra.offline.harness import plan_stack
 from infra.promotion import PromotionRefusedError
+from offline.plan.capture import StackPlan
+from offline.plan.harness import plan_stack
 from tests.plan_helpers import TEST_TAG
 
 OTHER = "fedcba9876543210fedcba9876543210fedcba98"

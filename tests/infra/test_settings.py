@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from infra.offline.harness import read_stack_config
 from infra.settings import (
     STACKS,
     EnvironmentSettings,
@@ -17,6 +16,7 @@ from infra.settings import (
     SettingsError,
     load_settings,
 )
+from offline.plan.harness import read_stack_config
 
 
 def load(stack: str, config: dict[str, Any]) -> object:
@@ -142,7 +142,8 @@ def test_every_problem_is_reported_at_once() -> None:
 
 def test_settings_error_exits_non_zero_with_message_only(tmp_path: Any) -> None:
     code = (
-        "import sys; from unittest import mock; from infra.offline import cli, harness\n"
+        "import sys; from unittest import mock\n"
+        "from offline import cli; from offline.plan import harness\n"
         "cfg = harness.read_stack_config('dev'); cfg['promote:settings']['accounts']['ops'] = '1'\n"
         "with mock.patch.object(harness, 'read_stack_config', return_value=cfg):\n"
         "    sys.exit(cli.main(['plan', '--stack', 'dev']))\n"

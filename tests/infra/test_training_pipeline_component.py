@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from infra.offline.capture import StackPlan
 from ml.pipeline.code import STEP_SCRIPTS
+from offline.plan.capture import StackPlan
 from tests.plan_helpers import policy_document, statements
 
 ENVIRONMENTS = ("dev", "staging", "prod")

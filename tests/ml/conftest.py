@@ -13,10 +13,10 @@ import botocore.session
 import pytest
 
 from ml.data.synthetic import DEFAULT_CSV
-from ml.local.aws import LocalAws, local_aws
-from ml.local.runner import StackOutputs
 from ml.pipeline.code import code_uris
 from ml.pipeline.definition import PipelineConfig, definition_json
+from offline.aws import LocalAws, local_aws
+from offline.pipeline.runner import StackOutputs
 
 OPS_ACCOUNT = "111111111111"
 DEV_ACCOUNT = "222222222222"

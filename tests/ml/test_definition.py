@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from ml.local.runner import pycache_dir
-from ml.pipeline.code import code_uris, mermaid
+from ml.pipeline.code import code_uris
 from ml.pipeline.definition import (
     STEP_NAMES,
     PipelineConfig,
@@ -23,8 +22,10 @@ from ml.pipeline.definition import (
     build_pipeline,
     definition_json,
 )
-from ml.pipeline.graph import all_steps, step_dependencies, topological_order
 from ml.pipeline.sdk_offline import offline_sdk
+from offline.pipeline.graph import all_steps, step_dependencies, topological_order
+from offline.pipeline.mermaid import mermaid
+from offline.pipeline.runner import pycache_dir
 from tests.ml.conftest import TRAINING_IMAGE, NetworkAttempts, make_config
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,13 +11,13 @@ from typing import Any
 import moto.server
 import pytest
 
-from infra.offline.capture import CapturedResource, StackPlan
 from ml.data.synthetic import generate
-from ml.local import cli
-from ml.local.aws import LocalAws, local_aws
-from ml.local.runner import LocalRunError, RunResult, StackOutputs, run_local
 from ml.pipeline.code import STEP_SCRIPTS, code_uris
 from ml.pipeline.definition import STEP_NAMES, definition_json
+from offline.aws import LocalAws, local_aws
+from offline.pipeline import cli
+from offline.pipeline.runner import LocalRunError, RunResult, StackOutputs, run_local
+from offline.plan.capture import CapturedResource, StackPlan
 from tests.ml.conftest import make_config
 
 ACCURACY_FLOOR = 0.75

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.offline.policy_runner import DEFAULT_PACK_DIR, PolicyPackProcess
+from offline.policy.runner import DEFAULT_PACK_DIR, PolicyPackProcess
 
 for _path in (DEFAULT_PACK_DIR, Path(__file__).parent):
     if str(_path) not in sys.path:

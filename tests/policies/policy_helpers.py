@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from infra.offline.capture import CapturedResource, StackPlan
+from offline.plan.capture import CapturedResource, StackPlan
 
 OPS = "111111111111"
 REGION = "eu-west-1"

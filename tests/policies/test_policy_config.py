@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from infra.offline import policy_config
-from infra.offline.policy_config import (
+from infra import policy_config
+from infra.policy_config import (
     POLICY_NAMES,
     enforcement_level,
     expected_files,
     load_stack_settings,
     stale_files,
 )
-from infra.offline.policy_config import (
+from infra.policy_config import (
     policy_config as build_policy_config,
 )
 from infra.settings import PROD_MIN_ENDPOINT_INSTANCES, STACKS
@@ -22,7 +22,7 @@ from infra.settings import PROD_MIN_ENDPOINT_INSTANCES, STACKS
 
 def test_committed_policy_configs_match_the_stack_settings() -> None:
     assert stale_files() == [], (
-        "policies/config is out of date: uv run python -m infra.offline.policy_config --write"
+        "policies/config is out of date: uv run python -m infra.policy_config --write"
     )
 
 

@@ -18,7 +18,7 @@ from rules.ecr import (
 from rules.iam import managed_policy_violations, wildcard_statement_violations
 from rules.oidc import ROLE, trust_violations
 
-from infra.offline.capture import UNKNOWN
+from offline.plan.capture import UNKNOWN
 
 CONFIG = {"repository": REPOSITORY, "previewRoleNames": ["promote-code-github-preview"]}
 DEPLOY = "promote-code-github-deploy"

@@ -27,7 +27,7 @@ from rules.images import (
     model_package_problem,
 )
 
-from infra.offline.capture import UNKNOWN as ENGINE_UNKNOWN
+from offline.plan.capture import UNKNOWN as ENGINE_UNKNOWN
 
 PROD = ImageRuleConfig.from_config(PROD_IMAGE_CONFIG)
 assert isinstance(PROD, ImageRuleConfig)

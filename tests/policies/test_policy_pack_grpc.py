@@ -23,9 +23,9 @@ from policy_helpers import (
     trust_policy,
 )
 
-from infra.offline.capture import UNKNOWN, CapturedResource
-from infra.offline.policy_config import POLICY_NAMES
-from infra.offline.policy_runner import (
+from infra.policy_config import POLICY_NAMES
+from offline.plan.capture import UNKNOWN, CapturedResource
+from offline.policy.runner import (
     AnalyzerInfo,
     EnforcementLevel,
     PolicyConfig,

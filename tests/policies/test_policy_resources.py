@@ -20,7 +20,7 @@ from rules.taggable import TAGGABLE_TYPES
 from rules.taggable_gen import installed_pulumi_aws_dir, scan_pulumi_aws
 from rules.tags import tag_violations
 
-from infra.offline.capture import UNKNOWN, CapturedResource
+from offline.plan.capture import UNKNOWN, CapturedResource
 
 
 def _stack(resources: list[CapturedResource]) -> list[StackResource]:

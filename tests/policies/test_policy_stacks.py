@@ -10,16 +10,16 @@ from dataclasses import replace
 
 import pytest
 
-from infra.offline.capture import StackPlan
-from infra.offline.harness import plan_stacks
-from infra.offline.policy_runner import (
+from infra.settings import STACKS
+from offline.plan.capture import StackPlan
+from offline.plan.harness import plan_stacks
+from offline.policy.runner import (
     EnforcementLevel,
     PolicyPackProcess,
     Violation,
     load_policy_config,
     mandatory,
 )
-from infra.settings import STACKS
 
 OPS_IMAGE = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/promote-code/"
 

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from infra.offline.capture import StackPlan
 from infra.settings import STACKS, Settings, load_settings
+from offline.plan.capture import StackPlan
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"

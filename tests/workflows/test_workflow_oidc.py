@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from infra.offline.capture import StackPlan
 from infra.settings import STACKS, Settings
+from offline.plan.capture import StackPlan
 
 from .support import (
     DEPLOY_ROLE,

@@ -13,7 +13,7 @@ from pathlib import Path
 import botocore.session
 import pytest
 
-from infra.offline.capture import StackPlan
+from offline.plan.capture import StackPlan
 
 from .support import REPO_ROOT, workflow_paths
 

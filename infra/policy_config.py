@@ -6,8 +6,8 @@ Account, region, repository, retraining and instance-count values come from
 `Pulumi.<stack>.yaml` through the real settings model; which rules block a
 deployment in which stack is the table below (see policies/README.md).
 
-    uv run python -m infra.offline.policy_config --write   # regenerate
-    uv run python -m infra.offline.policy_config --check   # exit 1 when a file is stale
+    uv run python -m infra.policy_config --write   # regenerate
+    uv run python -m infra.policy_config --check   # exit 1 when a file is stale
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import yaml
 
+from infra.context import REPO_ROOT
 from infra.settings import (
     PROD_MIN_ENDPOINT_INSTANCES,
     SETTINGS_KEY,
@@ -31,7 +32,6 @@ from infra.settings import (
     load_settings,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO_ROOT / "policies" / "config"
 
 Level = Literal["advisory", "mandatory", "disabled"]
@@ -152,7 +152,7 @@ def stale_files(root: Path = REPO_ROOT, directory: Path = CONFIG_DIR) -> list[st
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m infra.offline.policy_config", description=__doc__.split("\n\n")[0]
+        prog="python -m infra.policy_config", description=__doc__.split("\n\n")[0]
     )
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--write", action="store_true", help="regenerate policies/config/*.json")
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     if stale:
         print(
             f"policy config out of date for {', '.join(stale)}; run "
-            "`uv run python -m infra.offline.policy_config --write`",
+            "`uv run python -m infra.policy_config --write`",
             file=sys.stderr,
         )
         return 1

@@ -40,10 +40,10 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi import asset
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
 
-from infra.offline.capture import CapturedResource, StackPlan
+from infra.context import REPO_ROOT
 from infra.settings import STACKS
+from offline.plan.capture import CapturedResource, StackPlan
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PACK_DIR = REPO_ROOT / "policies"
 POLICY_CONFIG_DIR = DEFAULT_PACK_DIR / "config"
 
@@ -144,7 +144,7 @@ def load_policy_config(stack: str, directory: Path = POLICY_CONFIG_DIR) -> dict[
     path = directory / f"{stack}.json"
     if not path.is_file():
         raise PolicyConfigError(
-            f"{path} is missing; run `uv run python -m infra.offline.policy_config --write`"
+            f"{path} is missing; run `uv run python -m infra.policy_config --write`"
         )
     loaded = json.loads(path.read_text())
     if not isinstance(loaded, dict):
@@ -734,7 +734,7 @@ def analyze_plans(
 
 def check_stacks(stacks: Sequence[str]) -> int:
     """Plan `stacks` offline, run the pack over them once, print the report; 1 on mandatory."""
-    from infra.offline.harness import plan_stacks  # noqa: PLC0415 - the program is heavy to import
+    from offline.plan.harness import plan_stacks  # noqa: PLC0415 - the program is heavy to import
 
     results = analyze_plans(plan_stacks(stacks))
     for stack, violations in results.items():
@@ -744,7 +744,7 @@ def check_stacks(stacks: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m infra.offline.policy_runner",
+        prog="python -m offline.policy.runner",
         description="Run the policy pack over the offline plans of the given stacks "
         "(default: all); exit 1 on any mandatory violation.",
     )

@@ -21,10 +21,10 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.proto import resource_pb2
 
 from infra.context import REPO_ROOT, StackContext
-from infra.offline.capture import CapturedResource, StackPlan
-from infra.offline.mocks import OfflineMocks
 from infra.program import build, settings_from_config
 from infra.settings import SettingsError, load_settings
+from offline.plan.capture import CapturedResource, StackPlan
+from offline.plan.mocks import OfflineMocks
 
 PROJECT = "promote-code"
 OFFLINE_IMAGE_TAG = "0" * 40

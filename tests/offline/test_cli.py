@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.offline.cli import main
+from offline.cli import main
 from tests.plan_helpers import TEST_TAG
 
 

@@ -20,7 +20,7 @@ from ml.deployer.handler import handle_event
 
 
 class ClientFactory(Protocol):
-    """What the local run's AWS handle offers (ml.local.aws.LocalAws)."""
+    """What the local run's AWS handle offers (offline.aws.LocalAws)."""
 
     def client(self, service: str) -> Any: ...
 

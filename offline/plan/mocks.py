@@ -67,7 +67,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
         if handler is None:
             raise UnmockedInvokeError(
                 f"the offline mocks have no answer for invoke {args.token}; add one to "
-                "infra/offline/mocks.py"
+                "offline/plan/mocks.py"
             )
         try:
             return handler(dict(args.args)), []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from infra.offline.capture import UNKNOWN, StackPlan
+from offline.plan.capture import UNKNOWN, StackPlan
 
 KEY_INPUTS = (
     "name",

@@ -33,10 +33,10 @@ from typing import Any
 
 from ml.data.synthetic import DEFAULT_CSV
 from ml.data.upload import upload_dataset
-from ml.local.aws import LocalAws
 from ml.pipeline.code import STEP_SCRIPTS, content_hash
-from ml.pipeline.graph import topological_order
 from ml.steps.preprocess import DataError
+from offline.aws import LocalAws
+from offline.pipeline.graph import topological_order
 
 CONTAINER_ROOT = "/opt/ml"
 EXECUTION_ID = "local-execution"
@@ -162,7 +162,7 @@ def _fresh_workdir(workdir: Path) -> None:
             )
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / WORKDIR_MARKER).write_text("scratch space of ml.local; emptied by every run\n")
+    (workdir / WORKDIR_MARKER).write_text("local pipeline run scratch; emptied by every run\n")
 
 
 def _provision(outputs: StackOutputs, aws: LocalAws, dataset_csv: Path, echo: Echo) -> None:

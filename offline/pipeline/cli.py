@@ -1,4 +1,4 @@
-"""`promote pipeline run --local` (or `python -m ml.local.cli`): the pipeline on this machine.
+"""`promote pipeline run --local` (`python -m offline.pipeline.cli`): the pipeline here.
 
 Reads the stack's offline plan (`build/plan/<stack>.json`, written by the plan
 step), takes the generated pipeline definition and the stack outputs from it,
@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ml.local.aws import local_aws
-from ml.local.runner import ApprovalHook, LocalRunError, RunResult, StackOutputs, run_local
+from offline.aws import local_aws
+from offline.pipeline.runner import ApprovalHook, LocalRunError, RunResult, StackOutputs, run_local
 
 PIPELINE_TYPE = "aws:sagemaker/pipeline:Pipeline"
 
@@ -25,7 +25,7 @@ class PlanError(ValueError):
 
 def load_plan(plan_dir: Path, stack: str) -> tuple[str, StackOutputs]:
     """The pipeline definition JSON and the stack outputs recorded in the offline plan."""
-    from infra.offline.capture import StackPlan  # noqa: PLC0415 - the lead's plan format
+    from offline.plan.capture import StackPlan  # noqa: PLC0415 - the lead's plan format
 
     path = plan_dir / f"{stack}.json"
     if not path.is_file():

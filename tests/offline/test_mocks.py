@@ -8,8 +8,8 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from infra.offline.mocks import OfflineMocks, UnmockedInvokeError
 from infra.program import preview_access_requested, resolve_image_tag
+from offline.plan.mocks import OfflineMocks, UnmockedInvokeError
 
 
 def test_unknown_invoke_raises_instead_of_returning_empty() -> None:

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pulumi
 
-from infra.offline.capture import StackPlan
-from infra.offline.harness import OFFLINE_IMAGE_TAG, plan_stacks
-from infra.offline.policy_runner import analyze_plans, format_report, mandatory
-from infra.offline.report import render
 from infra.settings import STACKS, SettingsError
-from ml.deployer.local import LocalDeployer, local_config
-from ml.local.cli import main as run_locally
-from ml.pipeline.code import mermaid
+from offline.deployer import LocalDeployer, local_config
+from offline.pipeline.cli import main as run_locally
+from offline.pipeline.mermaid import mermaid
+from offline.plan.capture import StackPlan
+from offline.plan.harness import OFFLINE_IMAGE_TAG, plan_stacks
+from offline.plan.report import render
+from offline.policy.runner import analyze_plans, format_report, mandatory
 
 DEFAULT_PLAN_DIR = Path("build/plan")
 

@@ -1,1 +1,0 @@
-"""Local run of the generated pipeline definition against moto."""
