@@ -24,13 +24,12 @@ import yaml
 from infra.context import REPO_ROOT
 from infra.settings import (
     PROD_MIN_ENDPOINT_INSTANCES,
-    SETTINGS_KEY,
     STACKS,
     EnvironmentSettings,
     Settings,
     SettingsError,
-    load_settings,
 )
+from infra.stack_files import load_stack_settings
 
 CONFIG_DIR = REPO_ROOT / "policies" / "config"
 
@@ -77,21 +76,6 @@ def project_name(root: Path = REPO_ROOT) -> str:
     if not isinstance(name, str) or not name:
         raise SettingsError(f"{root / 'Pulumi.yaml'}: `name` (the project name) is missing")
     return name
-
-
-def load_stack_settings(stack: str, root: Path = REPO_ROOT) -> Settings:
-    """Validate `Pulumi.<stack>.yaml` through the real settings model."""
-    path = root / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        raise SettingsError(f"{path.name} is missing")
-    document = yaml.safe_load(path.read_text()) or {}
-    config: dict[str, Any] = document.get("config") or {}
-    return load_settings(
-        stack,
-        config.get(SETTINGS_KEY),
-        aws_region=config.get("aws:region"),
-        allowed_account_ids=config.get("aws:allowedAccountIds"),
-    )
 
 
 def policy_config(stack: str, settings: Settings, *, project: str) -> dict[str, dict[str, Any]]:

@@ -9,40 +9,25 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.proto import resource_pb2
 
-from infra.context import REPO_ROOT, StackContext
+from infra.context import StackContext
 from infra.program import build, settings_from_config
-from infra.settings import SettingsError, load_settings
+from infra.settings import SettingsError
+from infra.stack_files import load_stack_settings, read_stack_config, settings_of
 from offline.plan.capture import CapturedResource, StackPlan
 from offline.plan.mocks import OfflineMocks
 
 PROJECT = "promote-code"
 OFFLINE_IMAGE_TAG = "0" * 40
 """The tag offline runs use unless told otherwise; any 40-hex commit works."""
-
-
-def read_stack_config(stack: str, root: Path = REPO_ROOT) -> dict[str, Any]:
-    path = root / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        raise SettingsError(f"unknown stack {stack!r}: {path.name} does not exist")
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise SettingsError(f"{path.name}: not valid YAML: {error}") from None
-    config = document.get("config")
-    if not isinstance(config, dict):
-        raise SettingsError(f"{path.name}: has no `config:` mapping")
-    return config
 
 
 def _plain(value: Any) -> Any:
@@ -96,12 +81,7 @@ def plan_stack(
 ) -> StackPlan:
     """Run the program for `stack` under mocks; raise SettingsError on bad settings."""
     config = dict(config if config is not None else read_stack_config(stack))
-    settings = load_settings(
-        stack,
-        config.get("promote:settings"),
-        aws_region=config.get("aws:region"),
-        allowed_account_ids=config.get("aws:allowedAccountIds"),
-    )
+    settings = settings_of(stack, config)
     mocks = OfflineMocks(
         account=settings.accounts.for_stack(stack),
         region=settings.region,
@@ -134,13 +114,7 @@ def plan_stack(
 
 
 def _source_stack(stack: str) -> str | None:
-    config = read_stack_config(stack)
-    settings = load_settings(
-        stack,
-        config.get("promote:settings"),
-        aws_region=config.get("aws:region"),
-        allowed_account_ids=config.get("aws:allowedAccountIds"),
-    )
+    settings = load_stack_settings(stack)
     source = getattr(settings, "promotion", None)
     if source is None or source.source_stack is None:
         return None

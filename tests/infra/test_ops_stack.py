@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from infra.stack_files import read_stack_config
 from offline.plan.capture import StackPlan
-from offline.plan.harness import plan_stack, read_stack_config
+from offline.plan.harness import plan_stack
 from tests.plan_helpers import TEST_TAG, as_list, policy_document, statements
 
 OPS, DEV, STAGING, PROD = "111111111111", "222222222222", "333333333333", "444444444444"

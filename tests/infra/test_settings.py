@@ -16,7 +16,7 @@ from infra.settings import (
     SettingsError,
     load_settings,
 )
-from offline.plan.harness import read_stack_config
+from infra.stack_files import read_stack_config
 
 
 def load(stack: str, config: dict[str, Any]) -> object:

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from infra.settings import STACKS, Settings, load_settings
+from infra.settings import STACKS, Settings
+from infra.stack_files import load_stack_settings
 from offline.plan.capture import StackPlan
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -54,13 +55,7 @@ def venv_tool(name: str) -> Path:
 
 
 def ops_settings() -> Settings:
-    config = load_yaml(REPO_ROOT / "Pulumi.ops.yaml")["config"]
-    return load_settings(
-        "ops",
-        config.get("promote:settings"),
-        aws_region=config.get("aws:region"),
-        allowed_account_ids=config.get("aws:allowedAccountIds"),
-    )
+    return load_stack_settings("ops")
 
 
 def github_variables(settings: Settings) -> dict[str, str]:
