@@ -20,6 +20,7 @@ demo: plan
 lint: setup
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
+	$(UV) run lint-imports
 
 typecheck: setup
 	$(UV) run mypy
