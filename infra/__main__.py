@@ -8,15 +8,18 @@ from infra.program import (
     preview_access_requested,
     resolve_image_tag,
     settings_from_config,
+    verification_record,
 )
 
 stack = pulumi.get_stack()
 settings = settings_from_config(stack)
+image_tag = resolve_image_tag()
 context = StackContext(
     project=pulumi.get_project(),
     stack=stack,
-    image_tag=resolve_image_tag(),
+    image_tag=image_tag,
     preview_access=preview_access_requested(),
+    verification=verification_record(image_tag),
 )
 for key, value in build(settings, context).items():
     pulumi.export(key, value)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 IMAGE_NAMES: tuple[str, ...] = ("training", "deployer")
@@ -18,6 +20,9 @@ class StackContext:
     preview_access: bool = False
     """Reach the other accounts through their read-only preview roles (PROMOTE_PREVIEW_ACCESS=1,
     set by the pull-request preview of the ops stack)."""
+    verification: Mapping[str, Any] | None = None
+    """The staging promotion job's record that this commit trained, served and passed its
+    smoke test (PROMOTE_VERIFICATION); exported for the next stack's promotion gate."""
 
     @property
     def prefix(self) -> str:

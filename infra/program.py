@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 
 from infra.context import REPO_ROOT, StackContext
+from infra.promotion import VERIFICATION_ENV, load_verification
 from infra.settings import OpsSettings, Settings, SettingsError, load_settings
 from infra.stacks.environment import build_environment
 from infra.stacks.ops import build_ops
@@ -75,6 +77,15 @@ def preview_access_requested(environ: Mapping[str, str] | None = None) -> bool:
             f"{PREVIEW_ACCESS_ENV}=1 is for `pulumi preview` only; unset it to deploy"
         )
     return value == "1"
+
+
+def verification_record(
+    image_tag: str, environ: Mapping[str, str] | None = None
+) -> dict[str, Any] | None:
+    """The staging promotion job's record for this commit (PROMOTE_VERIFICATION), if given."""
+    environ = os.environ if environ is None else environ
+    path = environ.get(VERIFICATION_ENV)
+    return load_verification(path, image_tag) if path else None
 
 
 def build(settings: Settings, ctx: StackContext) -> dict[str, pulumi.Input[object]]:

@@ -6,9 +6,13 @@ import pytest
 
 from offline.plan.capture import StackPlan
 from offline.plan.harness import plan_stacks
-from tests.plan_helpers import TEST_TAG
+from tests.plan_helpers import TEST_TAG, verification_record
 
 
 @pytest.fixture(scope="session")
 def stack_plans() -> dict[str, StackPlan]:
-    return plan_stacks(("ops", "dev", "staging", "prod"), image_tag=TEST_TAG)
+    return plan_stacks(
+        ("ops", "dev", "staging", "prod"),
+        image_tag=TEST_TAG,
+        verifications={"staging": verification_record()},
+    )

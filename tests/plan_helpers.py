@@ -22,3 +22,13 @@ def statements(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def verification_record(commit: str = TEST_TAG) -> dict[str, Any]:
+    """A staging verification record with every check passed, as ml/verify.py writes it."""
+    from infra.promotion import VERIFICATION_CHECKS  # noqa: PLC0415
+
+    return {
+        "commit": commit,
+        "checks": {check: {"passed": True} for check in VERIFICATION_CHECKS},
+    }

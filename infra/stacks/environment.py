@@ -17,7 +17,7 @@ from infra.components.training_pipeline import TrainingPipeline, TrainingPipelin
 from infra.context import IMAGE_NAMES, StackContext
 from infra.deploy_permissions import boundary_arn
 from infra.images import resolve_image
-from infra.promotion import check_promotion, source_commit
+from infra.promotion import VERIFICATION, gate
 from infra.settings import EnvironmentSettings
 
 
@@ -149,20 +149,33 @@ def request_gpu_quotas(settings: EnvironmentSettings, ctx: StackContext) -> None
         )
 
 
+def stack_images(settings: EnvironmentSettings, ctx: StackContext) -> dict[str, str]:
+    """The images this stack runs: its source stack's exact references, else this commit's."""
+    repositories = {image: ctx.repository_name(image) for image in IMAGE_NAMES}
+    if (source := settings.promotion.source_stack) is not None:
+        passed = gate(
+            f"{ctx.prefix}-promotion",
+            ctx.stack,
+            source,
+            ctx.image_tag,
+            repositories,
+            ops_account=settings.accounts.ops,
+            region=settings.region,
+        )
+        return passed.images
+    return {
+        image: resolve_image(settings.accounts.ops, settings.region, repository, ctx.image_tag)
+        for image, repository in repositories.items()
+    }
+
+
 def build_environment(
     settings: EnvironmentSettings, ctx: StackContext
 ) -> dict[str, pulumi.Input[object]]:
-    if (source := settings.promotion.source_stack) is not None:
-        check_promotion(ctx.stack, source, ctx.image_tag, source_commit(source))
     account = settings.accounts.for_stack(ctx.stack)
     region = settings.region
     names = Names.of(ctx, account)
-    images = {
-        image: resolve_image(
-            settings.accounts.ops, region, ctx.repository_name(image), ctx.image_tag
-        )
-        for image in IMAGE_NAMES
-    }
+    images = stack_images(settings, ctx)
     base = build_foundation(settings, ctx, names)
     build_workspace(settings, ctx, base)
     request_gpu_quotas(settings, ctx)
@@ -218,10 +231,11 @@ def build_environment(
             ),
         )
 
-    return {
+    outputs: dict[str, pulumi.Input[object]] = {
         "region": region,
         "account": account,
         "deployed_commit": ctx.image_tag,
+        "images": images,
         "data_bucket_name": base.data.bucket.bucket,
         "artifacts_bucket_name": base.artifacts.bucket.bucket,
         "kms_key_arn": base.key.arn,
@@ -233,3 +247,6 @@ def build_environment(
         "endpoint_name": names.endpoint,
         "deployer_environment": deployer.environment,
     }
+    if ctx.verification is not None:
+        outputs[VERIFICATION] = dict(ctx.verification)
+    return outputs

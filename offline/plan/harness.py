@@ -78,8 +78,12 @@ def plan_stack(
     unbuilt_tags: frozenset[str] = frozenset(),
     stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
     preview_access: bool = False,
+    verification: Mapping[str, Any] | None = None,
 ) -> StackPlan:
-    """Run the program for `stack` under mocks; raise SettingsError on bad settings."""
+    """Run the program for `stack` under mocks; raise SettingsError on bad settings.
+
+    `verification`: the staging promotion job's record, as `PROMOTE_VERIFICATION` gives it.
+    """
     config = dict(config if config is not None else read_stack_config(stack))
     settings = settings_of(stack, config)
     mocks = OfflineMocks(
@@ -102,7 +106,11 @@ def plan_stack(
         exports = build(
             settings_from_config(stack),
             StackContext(
-                project=PROJECT, stack=stack, image_tag=image_tag, preview_access=preview_access
+                project=PROJECT,
+                stack=stack,
+                image_tag=image_tag,
+                preview_access=preview_access,
+                verification=verification,
             ),
         )
         return pulumi.Output.from_input(exports).apply(outputs.update)
@@ -122,13 +130,18 @@ def _source_stack(stack: str) -> str | None:
 
 
 def plan_stacks(
-    stacks: Iterable[str], *, image_tag: str = OFFLINE_IMAGE_TAG
+    stacks: Iterable[str],
+    *,
+    image_tag: str = OFFLINE_IMAGE_TAG,
+    verifications: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, StackPlan]:
     """Plan `stacks`, each after the stack it promotes from (prod after staging).
 
-    Prod's StackReference to staging then reads the staging plan's `deployed_commit`,
-    exactly as `pulumi up --stack prod` reads the deployed staging stack.
+    Prod's StackReference to staging then reads the staging plan's outputs (commit, images,
+    verification), exactly as `pulumi up --stack prod` reads the deployed staging stack.
+    `verifications`: stack -> the record its promotion job wrote (the attesting `pulumi up`).
     """
+    verified = dict(verifications or {})
     wanted = list(dict.fromkeys(stacks))
     plans: dict[str, StackPlan] = {}
 
@@ -140,7 +153,12 @@ def plan_stacks(
             outputs = {}
             if source is not None:
                 outputs[source] = plan(source, (*chain, stack)).outputs
-            plans[stack] = plan_stack(stack, image_tag=image_tag, stack_outputs=outputs)
+            plans[stack] = plan_stack(
+                stack,
+                image_tag=image_tag,
+                stack_outputs=outputs,
+                verification=verified.get(stack),
+            )
         return plans[stack]
 
     return {stack: plan(stack, ()) for stack in wanted}

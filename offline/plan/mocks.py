@@ -143,7 +143,11 @@ class OfflineMocks(pulumi.runtime.Mocks):
         if args.typ == STACK_REFERENCE_TYPE:
             # Offline there is one project, so org/project/stack resolves by its stack part.
             stack = str(inputs.get("name", args.name))
-            outputs = dict(self.stack_outputs.get(stack.rsplit("/", 1)[-1], {}))
+            short = stack.rsplit("/", 1)[-1]
+            if short not in self.stack_outputs:
+                # What the engine answers for a stack that was never created.
+                raise LookupError(f"unknown stack {stack!r}")
+            outputs = dict(self.stack_outputs[short])
             return stack, {"name": stack, "outputs": outputs, "secretOutputNames": []}
         account = self._account_of(args.provider)
         resource_id, extra = self._outputs(args.typ, args.name, inputs, account)
