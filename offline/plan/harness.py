@@ -20,6 +20,7 @@ from pulumi.runtime.proto import resource_pb2
 
 from infra.context import StackContext
 from infra.program import build, settings_from_config
+from infra.promotion import VERIFICATION_CHECKS
 from infra.settings import SettingsError
 from infra.stack_files import load_stack_settings, read_stack_config, settings_of
 from offline.plan.capture import CapturedResource, StackPlan
@@ -121,6 +122,18 @@ def plan_stack(
     return StackPlan(PROJECT, stack, resources, outputs)
 
 
+def simulated_verification(commit: str) -> dict[str, Any]:
+    """A verification record for an offline plan, marked as simulated in every check."""
+    return {
+        "commit": commit,
+        "simulated": True,
+        "checks": {
+            check: {"passed": True, "detail": "simulated by the offline plan"}
+            for check in VERIFICATION_CHECKS
+        },
+    }
+
+
 def _source_stack(stack: str) -> str | None:
     settings = load_stack_settings(stack)
     source = getattr(settings, "promotion", None)
@@ -139,10 +152,16 @@ def plan_stacks(
 
     Prod's StackReference to staging then reads the staging plan's outputs (commit, images,
     verification), exactly as `pulumi up --stack prod` reads the deployed staging stack.
-    `verifications`: stack -> the record its promotion job wrote (the attesting `pulumi up`).
+    `verifications`: stack -> the record its promotion job wrote (the attesting `pulumi up`);
+    a source stack without one is planned with `simulated_verification`, as the mocks
+    simulate every other part of a deployed stack (`promote pipeline run --local --stack
+    staging` writes a real one).
     """
-    verified = dict(verifications or {})
     wanted = list(dict.fromkeys(stacks))
+    verified = dict(verifications or {})
+    for stack in wanted:
+        if (source := _source_stack(stack)) is not None:
+            verified.setdefault(source, simulated_verification(image_tag))
     plans: dict[str, StackPlan] = {}
 
     def plan(stack: str, chain: tuple[str, ...]) -> StackPlan:
