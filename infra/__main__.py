@@ -5,7 +5,6 @@ import pulumi
 from infra.context import StackContext
 from infra.program import (
     build,
-    preview_access_requested,
     resolve_image_tag,
     settings_from_config,
     verification_record,
@@ -18,7 +17,6 @@ context = StackContext(
     project=pulumi.get_project(),
     stack=stack,
     image_tag=image_tag,
-    preview_access=preview_access_requested(),
     verification=verification_record(image_tag),
 )
 for key, value in build(settings, context).items():

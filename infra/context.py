@@ -17,9 +17,6 @@ class StackContext:
     stack: str
     image_tag: str
     """Git commit whose images this deployment uses (PROMOTE_IMAGE_TAG)."""
-    preview_access: bool = False
-    """Reach the other accounts through their read-only preview roles (PROMOTE_PREVIEW_ACCESS=1,
-    set by the pull-request preview of the ops stack)."""
     verification: Mapping[str, Any] | None = None
     """The staging promotion job's record that this commit trained, served and passed its
     smoke test (PROMOTE_VERIFICATION); exported for the next stack's promotion gate."""

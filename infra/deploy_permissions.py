@@ -13,14 +13,19 @@ attached, and may never remove it. A role it makes can never do more than the
 boundary allows (no IAM beyond PassRole to SageMaker, no STS), however its
 inline policy is edited.
 
+Who applies this: only the identity bootstrap stack (`infra/stacks/identity.py`), run
+by an administrator; no GitHub role can change any `<project>-github-*` role, its
+policy, its trust or a boundary, and none can assume a role outside the project's.
+
 Known limits, written down on purpose:
-- The ops deploy role manages `<project>-github-*` roles, so it could widen its
-  own policy; an SCP should stop anything but the ops stack's CI job from
-  touching those roles.
 - Tag-scoped permissions (key deletion, VPC resources) trust the `project`
   tag; an SCP that reserves that tag key to the deploy roles closes the gap.
 - KMS key reads and rotation are allowed on every key of the account, because
   tag-based KMS authorization can lag key creation by minutes (KMS ABAC docs).
+- An environment deploy role creates its stack's workload roles (under the
+  boundary), and IAM has no condition key on a new role's trust policy; a
+  resource control policy denying `sts:AssumeRole*` from outside the organization
+  closes that path (README, "Who may do what").
 """
 
 from __future__ import annotations
@@ -28,9 +33,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from infra.iam import ECR_PULL_ACTIONS, Statement
+from infra.iam import ECR_PULL_ACTIONS, Statement, in_account
 
 READ_ONLY_PREFIXES = ("Describe", "Get", "List")
+
+
+@dataclass(frozen=True)
+class StateBackend:
+    """The self-managed Pulumi state: an S3 bucket in one account, a KMS key per account."""
+
+    bucket: str
+    account: str
+    key_alias: str
+    """Alias of the `awskms://` secrets key each account holds for its own stack."""
 
 
 @dataclass(frozen=True)
@@ -41,8 +56,9 @@ class AccountScope:
     account: str
     region: str
     ops_account: str
-    state_bucket: str | None
-    state_secrets_key_arn: str | None = None
+    state: StateBackend | None
+    source_stack: str | None = None
+    """The stack this one promotes from, whose state (outputs) a StackReference reads."""
 
     @property
     def prefix(self) -> str:
@@ -58,9 +74,14 @@ class AccountScope:
 
 
 def _stack_buckets(scope: AccountScope, sid: str) -> Statement:
-    """Every bucket (and object) named `<project>-<stack>-*`: the stack's data and artifacts."""
+    """Every bucket (and object) named `<project>-<stack>-*` of this account."""
     prefix = f"arn:aws:s3:::{scope.prefix}-*"
-    return Statement(sid=sid, actions=["s3:*"], resources=[prefix, f"{prefix}/*"])
+    return Statement(
+        sid=sid,
+        actions=["s3:*"],
+        resources=[prefix, f"{prefix}/*"],
+        conditions=in_account(scope.account),
+    )
 
 
 def _tagged(scope: AccountScope, sid: str, actions: Sequence[str]) -> Statement:
@@ -81,29 +102,53 @@ def _create_tagged(scope: AccountScope, sid: str, actions: Sequence[str]) -> Sta
     )
 
 
+def state_objects(project: str, stack: str) -> list[str]:
+    """Object keys of one stack in a Pulumi DIY backend (pkg/backend/diy/store.go, lock.go)."""
+    return [
+        f".pulumi/stacks/{project}/{stack}.json*",
+        f".pulumi/history/{project}/{stack}/*",
+        f".pulumi/backups/{project}/{stack}/*",
+    ]
+
+
 def state_statements(scope: AccountScope, *, write: bool) -> list[Statement]:
-    """Self-managed Pulumi state in S3 (even a preview writes a lock) and its secrets key."""
-    statements: list[Statement] = []
-    if scope.state_bucket is not None:
-        bucket = f"arn:aws:s3:::{scope.state_bucket}"
-        statements += [
-            Statement(sid="StateList", actions=["s3:ListBucket"], resources=[bucket]),
-            Statement(sid="StateRead", actions=["s3:GetObject"], resources=[f"{bucket}/*"]),
-            Statement(
-                sid="StateWrite",
-                actions=["s3:DeleteObject", "s3:PutObject"],
-                resources=[f"{bucket}/*" if write else f"{bucket}/.pulumi/locks/*"],
-            ),
-        ]
-    if scope.state_secrets_key_arn is not None:
-        statements.append(
-            Statement(
-                sid="StateSecrets",
-                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
-                resources=[scope.state_secrets_key_arn],
-            )
-        )
-    return statements
+    """This stack's state objects only (and, read-only, its source stack's outputs).
+
+    Even a preview writes its stack's lock; the secrets key is the one of this account.
+    """
+    if scope.state is None:
+        return []
+    state = scope.state
+    bucket = f"arn:aws:s3:::{state.bucket}"
+    own = [f"{bucket}/{key}" for key in state_objects(scope.project, scope.stack)]
+    lock = f"{bucket}/.pulumi/locks/organization/{scope.project}/{scope.stack}/*"
+    readable = [f"{bucket}/.pulumi/meta.yaml", *own]
+    if scope.source_stack is not None:
+        readable.append(f"{bucket}/.pulumi/stacks/{scope.project}/{scope.source_stack}.json*")
+    account = in_account(state.account)
+    return [
+        Statement(
+            sid="StateList", actions=["s3:ListBucket"], resources=[bucket], conditions=account
+        ),
+        Statement(
+            sid="StateRead",
+            actions=["s3:GetObject"],
+            resources=[*readable, lock],
+            conditions=account,
+        ),
+        Statement(
+            sid="StateWrite",
+            actions=["s3:DeleteObject", "s3:PutObject"],
+            resources=[*own, lock] if write else [lock],
+            conditions=account,
+        ),
+        Statement(
+            sid="StateSecrets",
+            actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+            resources=[scope.arn("kms", "key/*")],
+            conditions={"ForAnyValue:StringEquals": {"kms:ResourceAliases": state.key_alias}},
+        ),
+    ]
 
 
 def _kms(scope: AccountScope) -> list[Statement]:
@@ -140,53 +185,49 @@ def _kms(scope: AccountScope) -> list[Statement]:
     ]
 
 
-def ops_deploy_statements(scope: AccountScope, assume_roles: Sequence[str]) -> list[Statement]:
-    """The ops stack: its ECR repositories, images, and the GitHub identity in all accounts."""
-    statements = [
-        Statement(
-            sid="EcrManageProjectRepositories",
-            actions=["ecr:*"],
-            resources=[scope.arn("ecr", f"repository/{scope.project}/*")],
-        ),
+ECR_PUSH_ACTIONS: tuple[str, ...] = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:CompleteLayerUpload",
+    "ecr:DescribeImages",
+    "ecr:DescribeRepositories",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:InitiateLayerUpload",
+    "ecr:ListImages",
+    "ecr:ListTagsForResource",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
+)
+"""Pushing a new tag (and reading back what is there). Tags are IMMUTABLE, so PutImage of a
+tag that exists fails: without the registry-changing actions below, CI adds, never rewrites."""
+
+ECR_HISTORY_ACTIONS: tuple[str, ...] = (
+    "ecr:BatchDeleteImage",
+    "ecr:DeleteLifecyclePolicy",
+    "ecr:DeleteRepository",
+    "ecr:DeleteRepositoryPolicy",
+    "ecr:PutImageTagMutability",
+    "ecr:PutLifecyclePolicy",
+    "ecr:SetRepositoryPolicy",
+)
+"""What could make `training:<commit>` name other bytes, or hide an image from an account."""
+
+
+def ops_deploy_statements(scope: AccountScope) -> list[Statement]:
+    """The ops stack in CI: push this commit's images; the registry itself is the admin's."""
+    repositories = scope.arn("ecr", f"repository/{scope.project}/*")
+    return [
+        Statement(sid="EcrPushNewTags", actions=ECR_PUSH_ACTIONS, resources=[repositories]),
         Statement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-        *_kms(scope),
+        # Also denied outright, so a later broad Allow cannot bring them back.
         Statement(
-            sid="IamGithubIdentity",
-            actions=[
-                "iam:*OpenIDConnectProvider*",
-                "iam:CreateRole",
-                "iam:DeleteRolePolicy",
-                "iam:GetRolePolicy",
-                "iam:ListRolePolicies",
-                "iam:PutRolePolicy",
-                "iam:DeleteRole",
-                "iam:GetRole",
-                "iam:ListAttachedRolePolicies",
-                "iam:ListInstanceProfilesForRole",
-                "iam:ListRoleTags",
-                "iam:TagRole",
-                "iam:UntagRole",
-                "iam:UpdateAssumeRolePolicy",
-                "iam:UpdateRole",
-            ],
-            resources=[
-                scope.arn(
-                    "iam", "oidc-provider/token.actions.githubusercontent.com", regional=False
-                ),
-                scope.arn("iam", f"role/{scope.project}-github-*", regional=False),
-            ],
+            sid="EcrNeverRewriteHistory",
+            effect="Deny",
+            actions=ECR_HISTORY_ACTIONS,
+            resources=["*"],
         ),
         *state_statements(scope, write=True),
     ]
-    if assume_roles:
-        statements.append(
-            Statement(
-                sid="ManageIdentityInEnvironmentAccounts",
-                actions=["sts:AssumeRole"],
-                resources=list(assume_roles),
-            )
-        )
-    return statements
 
 
 def boundary_arn(project: str, stack: str, account: str) -> str:
@@ -221,7 +262,6 @@ def _iam_under_boundary(scope: AccountScope) -> list[Statement]:
                 "iam:ListRoleTags",
                 "iam:TagRole",
                 "iam:UntagRole",
-                "iam:UpdateAssumeRolePolicy",
                 "iam:UpdateRole",
                 "iam:UpdateRoleDescription",
             ],
@@ -241,11 +281,19 @@ def _iam_under_boundary(scope: AccountScope) -> list[Statement]:
                 }
             },
         ),
+        # A workload role's trust is set when the stack creates it, never re-pointed later
+        # (at another account or a GitHub subject), and no GitHub role is touched at all.
         Statement(
-            sid="IamNeverDropTheBoundary",
+            sid="IamNeverDropTheBoundaryOrRetrust",
             effect="Deny",
-            actions=["iam:DeleteRolePermissionsBoundary"],
+            actions=["iam:DeleteRolePermissionsBoundary", "iam:UpdateAssumeRolePolicy"],
             resources=["*"],
+        ),
+        Statement(
+            sid="IamNeverTouchGithubRoles",
+            effect="Deny",
+            actions=["iam:*"],
+            resources=[scope.arn("iam", f"role/{scope.project}-github-*", regional=False)],
         ),
     ]
 
@@ -418,8 +466,10 @@ def preview_statements(scope: AccountScope) -> list[Statement]:
         Statement(sid="ReadConfiguration", actions=sorted(set(read_actions)), resources=["*"]),
         Statement(
             sid="ReadBucketConfiguration",
-            actions=["s3:GetBucket*", "s3:GetEncryptionConfiguration", "s3:ListAllMyBuckets"],
-            resources=["*"],
+            actions=["s3:GetBucket*", "s3:GetEncryptionConfiguration"],
+            resources=["arn:aws:s3:::*"],
+            conditions=in_account(scope.account),
         ),
+        Statement(sid="ListBuckets", actions=["s3:ListAllMyBuckets"], resources=["*"]),
         *state_statements(scope, write=False),
     ]

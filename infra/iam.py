@@ -49,6 +49,11 @@ class Statement:
         return body
 
 
+def in_account(account: pulumi.Input[str]) -> Condition:
+    """S3 ARNs carry no account: this condition pins a statement to buckets of `account`."""
+    return {"StringEquals": {"aws:ResourceAccount": account}}
+
+
 def policy_json(*statements: Statement) -> pulumi.Output[str]:
     """The policy document as a JSON string (an Output, since ARNs may be unknown yet)."""
     sids = [s.sid for s in statements]

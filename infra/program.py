@@ -11,12 +11,12 @@ import pulumi
 
 from infra.context import REPO_ROOT, StackContext
 from infra.promotion import VERIFICATION_ENV, load_verification
-from infra.settings import OpsSettings, Settings, SettingsError, load_settings
+from infra.settings import IdentitySettings, OpsSettings, Settings, SettingsError, load_settings
 from infra.stacks.environment import build_environment
+from infra.stacks.identity import build_identity
 from infra.stacks.ops import build_ops
 
 IMAGE_TAG_ENV = "PROMOTE_IMAGE_TAG"
-PREVIEW_ACCESS_ENV = "PROMOTE_PREVIEW_ACCESS"
 
 
 def settings_from_config(stack: str) -> Settings:
@@ -66,19 +66,6 @@ def resolve_image_tag(environ: Mapping[str, str] | None = None) -> str:
     return head
 
 
-def preview_access_requested(environ: Mapping[str, str] | None = None) -> bool:
-    """Whether this run may only read (a pull request's preview); refuses a real update."""
-    environ = os.environ if environ is None else environ
-    value = environ.get(PREVIEW_ACCESS_ENV, "")
-    if value not in ("", "0", "1"):
-        raise pulumi.RunError(f"{PREVIEW_ACCESS_ENV} must be 1 or unset, got {value!r}")
-    if value == "1" and not pulumi.runtime.is_dry_run():
-        raise pulumi.RunError(
-            f"{PREVIEW_ACCESS_ENV}=1 is for `pulumi preview` only; unset it to deploy"
-        )
-    return value == "1"
-
-
 def verification_record(
     image_tag: str, environ: Mapping[str, str] | None = None
 ) -> dict[str, Any] | None:
@@ -90,6 +77,8 @@ def verification_record(
 
 def build(settings: Settings, ctx: StackContext) -> dict[str, pulumi.Input[object]]:
     """Declare every resource of the stack and return its outputs."""
+    if isinstance(settings, IdentitySettings):
+        return build_identity(settings, ctx)
     if isinstance(settings, OpsSettings):
         return build_ops(settings, ctx)
     return build_environment(settings, ctx)

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from infra.context import REPO_ROOT
-from infra.settings import EnvironmentSettings, OpsSettings
+from infra.settings import EnvironmentSettings, IdentitySettings, OpsSettings
 
 
 def _default(field_default: object) -> str:
@@ -44,13 +44,16 @@ def rows(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str]]
 
 def table() -> str:
     lines = ["| key (under `promote:settings`) | stacks | default | meaning |", "|---|---|---|---|"]
-    ops = {key: (default, text) for key, default, text in rows(OpsSettings)}
-    env = {key: (default, text) for key, default, text in rows(EnvironmentSettings)}
-    for key in dict.fromkeys([*ops, *env]):
-        stacks = (
-            "all" if key in ops and key in env else ("ops" if key in ops else "dev, staging, prod")
-        )
-        default, text = ops.get(key) or env[key]
+    models = {
+        "identity": IdentitySettings,
+        "ops": OpsSettings,
+        "dev, staging, prod": EnvironmentSettings,
+    }
+    found = {kind: {k: (d, t) for k, d, t in rows(model)} for kind, model in models.items()}
+    for key in dict.fromkeys(k for keys in found.values() for k in keys):
+        kinds = [kind for kind, keys in found.items() if key in keys]
+        stacks = "all" if len(kinds) == len(models) else "; ".join(kinds)
+        default, text = found[kinds[0]][key]
         lines.append(f"| `{key}` | {stacks} | {default} | {text} |")
     return "\n".join(lines) + "\n"
 

@@ -12,7 +12,7 @@ from tests.plan_helpers import TEST_TAG, verification_record
 @pytest.fixture(scope="session")
 def stack_plans() -> dict[str, StackPlan]:
     return plan_stacks(
-        ("ops", "dev", "staging", "prod"),
+        ("identity", "ops", "dev", "staging", "prod"),
         image_tag=TEST_TAG,
         verifications={"staging": verification_record()},
     )

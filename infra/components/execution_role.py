@@ -14,7 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components.service_role import service_role
-from infra.iam import ECR_PULL_ACTIONS, Statement
+from infra.iam import ECR_PULL_ACTIONS, Statement, in_account
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,13 @@ def execution_statements(args: ExecutionRoleArgs) -> list[Statement]:
             sid="StackBuckets",
             actions=["s3:GetBucketLocation", "s3:ListBucket"],
             resources=list(args.bucket_arns),
+            conditions=in_account(args.account),
         ),
         Statement(
             sid="StackObjects",
             actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
             resources=objects,
+            conditions=in_account(args.account),
         ),
         Statement(
             sid="StackKey",

@@ -38,25 +38,9 @@ def preview_subject(repository: str) -> str:
     return f"repo:{repository}:pull_request"
 
 
-def web_identity_trust(
-    provider_arn: pulumi.Input[str],
-    subject: str,
-    chained_from: Sequence[pulumi.Input[str]] = (),
-) -> pulumi.Output[str]:
-    """Trust for exactly one GitHub `sub`, plus optional roles allowed to chain into this one."""
-    chain = (
-        [
-            Statement(
-                sid="ChainedFromOpsPreview",
-                actions=["sts:AssumeRole"],
-                principals={"AWS": list(chained_from)},
-            )
-        ]
-        if chained_from
-        else []
-    )
+def web_identity_trust(provider_arn: pulumi.Input[str], subject: str) -> pulumi.Output[str]:
+    """Trust for exactly one GitHub `sub` (and audience), nothing else."""
     return policy_json(
-        *chain,
         Statement(
             sid="GithubActionsWebIdentity",
             actions=["sts:AssumeRoleWithWebIdentity"],
@@ -80,9 +64,6 @@ class GithubOidcArgs:
     deploy_statements: Sequence[Statement]
     preview_statements: Sequence[Statement]
     tags: Mapping[str, str]
-    preview_chained_from: Sequence[pulumi.Input[str]] = ()
-    """Roles (the ops preview role) that may assume this account's preview role, so a
-    pull request's `pulumi preview --stack ops` can read every account."""
 
 
 class GithubOidc(pulumi.ComponentResource):
@@ -112,8 +93,6 @@ class GithubOidc(pulumi.ComponentResource):
             args=args,
             child=child,
         )
-        # The preview role is read-only, so letting the ops preview role chain into it
-        # widens nothing a pull request could change.
         self.preview_role = self._role(
             name,
             role=PREVIEW_ROLE,
@@ -121,7 +100,6 @@ class GithubOidc(pulumi.ComponentResource):
             statements=args.preview_statements,
             args=args,
             child=child,
-            chained_from=args.preview_chained_from,
         )
         self.register_outputs(
             {"deploy_role_arn": self.deploy_role.arn, "preview_role_arn": self.preview_role.arn}
@@ -136,12 +114,11 @@ class GithubOidc(pulumi.ComponentResource):
         statements: Sequence[Statement],
         args: GithubOidcArgs,
         child: pulumi.ResourceOptions,
-        chained_from: Sequence[pulumi.Input[str]] = (),
     ) -> aws.iam.Role:
         created = aws.iam.Role(
             f"{name}-{role}",
             name=f"{args.role_prefix}-{role}",
-            assume_role_policy=web_identity_trust(self.provider.arn, subject, chained_from),
+            assume_role_policy=web_identity_trust(self.provider.arn, subject),
             max_session_duration=3600,
             tags=dict(args.tags),
             opts=child,

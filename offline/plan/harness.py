@@ -78,7 +78,6 @@ def plan_stack(
     config: Mapping[str, Any] | None = None,
     unbuilt_tags: frozenset[str] = frozenset(),
     stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
-    preview_access: bool = False,
     verification: Mapping[str, Any] | None = None,
 ) -> StackPlan:
     """Run the program for `stack` under mocks; raise SettingsError on bad settings.
@@ -110,7 +109,6 @@ def plan_stack(
                 project=PROJECT,
                 stack=stack,
                 image_tag=image_tag,
-                preview_access=preview_access,
                 verification=verification,
             ),
         )

@@ -155,10 +155,10 @@ def test_every_taggable_resource_is_tagged(stack_plans: dict[str, StackPlan]) ->
 
 
 @pytest.mark.parametrize("stack", ["ops", "dev", "staging", "prod"])
-def test_two_runs_capture_identical_inputs(stack: str) -> None:
-    staging_runs_it = {"staging": {"deployed_commit": TEST_TAG}}
-    first = plan_stack(stack, image_tag=TEST_TAG, stack_outputs=staging_runs_it).to_json()
-    second = plan_stack(stack, image_tag=TEST_TAG, stack_outputs=staging_runs_it).to_json()
+def test_two_runs_capture_identical_inputs(stack_plans: dict[str, StackPlan], stack: str) -> None:
+    staging = {"staging": stack_plans["staging"].outputs}
+    first = plan_stack(stack, image_tag=TEST_TAG, stack_outputs=staging).to_json()
+    second = plan_stack(stack, image_tag=TEST_TAG, stack_outputs=staging).to_json()
     assert first == second
 
 

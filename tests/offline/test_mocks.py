@@ -8,7 +8,7 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from infra.program import preview_access_requested, resolve_image_tag
+from infra.program import resolve_image_tag
 from offline.plan.mocks import OfflineMocks, UnmockedInvokeError
 
 
@@ -39,14 +39,3 @@ def test_image_tag_is_refused_for_a_dirty_tree(
     (tmp_path / "f.txt").write_text("b")
     with pytest.raises(pulumi.RunError, match="uncommitted changes"):
         resolve_image_tag({})
-
-
-def test_preview_access_is_refused_outside_a_preview(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pulumi.runtime, "is_dry_run", lambda: False)
-    assert preview_access_requested({}) is False
-    with pytest.raises(pulumi.RunError, match="for `pulumi preview` only"):
-        preview_access_requested({"PROMOTE_PREVIEW_ACCESS": "1"})
-    monkeypatch.setattr(pulumi.runtime, "is_dry_run", lambda: True)
-    assert preview_access_requested({"PROMOTE_PREVIEW_ACCESS": "1"}) is True
-    with pytest.raises(pulumi.RunError, match="must be 1 or unset"):
-        preview_access_requested({"PROMOTE_PREVIEW_ACCESS": "yes"})

@@ -50,8 +50,8 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="module")
 def roles(stack_plans: dict[str, StackPlan]) -> dict[str, TrustedRole]:
-    # The session's offline plans (tests/conftest.py): the ops stack creates every role.
-    return github_roles(stack_plans["ops"])
+    # The session's offline plans (tests/conftest.py): the identity bootstrap creates every role.
+    return github_roles(stack_plans["identity"])
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_every_stack_file_agrees_with_the_github_variables(stack: str, settings:
     assert raw["github"]["repository"] == settings.github.repository
 
 
-def test_ops_stack_creates_both_roles_in_every_account(
+def test_the_identity_bootstrap_creates_both_roles_in_every_account(
     roles: dict[str, TrustedRole], settings: Settings
 ) -> None:
     expected = {role_arn(settings, s, n) for s in STACKS for n in (DEPLOY_ROLE, PREVIEW_ROLE)}
