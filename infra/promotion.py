@@ -32,18 +32,15 @@ import pulumi
 # v3.259+ of the engine repository); pyproject pins the range.
 from pulumi.runtime.sync_await import _sync_await
 
+from ml.verify import CHECKS
+
 DEPLOYED_COMMIT = "deployed_commit"
 IMAGES = "images"
 VERIFICATION = "verification"
 GATE_TYPE = "promote:promotion:Gate"
 
-VERIFICATION_CHECKS: tuple[str, ...] = (
-    "pipeline_succeeded",
-    "endpoint_serves_package",
-    "package_uses_commit_image",
-    "smoke_test_passed",
-)
-"""What the staging promotion job must have proven, in order (see ml/verify.py)."""
+VERIFICATION_CHECKS = CHECKS
+"""What the staging promotion job must have proven, in order (ml/verify.py runs them)."""
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _IMAGE = re.compile(

@@ -44,7 +44,7 @@ def rows(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str]]
 
 def table() -> str:
     lines = ["| key (under `promote:settings`) | stacks | default | meaning |", "|---|---|---|---|"]
-    models = {
+    models: dict[str, type[BaseModel]] = {
         "identity": IdentitySettings,
         "ops": OpsSettings,
         "dev, staging, prod": EnvironmentSettings,
