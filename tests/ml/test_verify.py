@@ -219,7 +219,11 @@ def test_a_failed_check_stops_the_later_ones_and_the_record_names_it(sm: Any) ->
 
 
 def test_the_target_needs_the_stack_to_run_the_commit() -> None:
-    outputs = {"pipeline_name": "p", "endpoint_name": "e", "images": {"training": IMAGE}}
+    outputs = {
+        "pipeline_name": TARGET.pipeline,
+        "endpoint_name": TARGET.endpoint,
+        "images": {"training": IMAGE},
+    }
     with pytest.raises(ValueError, match="runs None, not"):
         Target.from_outputs("staging", COMMIT, outputs)
     with pytest.raises(ValueError, match="has no output pipeline_name, endpoint_name, images"):
