@@ -61,9 +61,12 @@ def fake_pulumi(tmp_path: Path) -> dict[str, str]:
     return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_OUTPUTS": str(outputs)}
 
 
-def deployed(env: Mapping[str, str], stack: str, commit: str) -> None:
+def deployed(env: Mapping[str, str], stack: str, commit: str, verified: str | None = None) -> None:
     path = Path(env["FAKE_OUTPUTS"]) / f"{stack}.json"
-    path.write_text(json.dumps({"deployed_commit": commit, "bucket": "x"}))
+    outputs: dict[str, object] = {"deployed_commit": commit, "bucket": "x"}
+    if verified is not None:
+        outputs["verification"] = {"commit": verified}
+    path.write_text(json.dumps(outputs))
 
 
 def test_the_workflows_run_exactly_these_scripts() -> None:
@@ -86,25 +89,32 @@ def test_the_stack_outputs_read_by_ci_exist(stack_plans: dict[str, StackPlan]) -
     text = workflow_and_script_text()
     read = set(re.findall(r"pulumi stack output ([a-z_]+)", text))
     read |= set(re.findall(r"\.get\(\"([a-z_]+)\"\)", text))
-    assert read == {"deployed_commit", "data_bucket_name", "pipeline_name"}
+    # `commit` is read inside the `verification` output (its record), not as an output.
+    read -= {"commit"}
+    assert read == {"deployed_commit", "verification", "data_bucket_name", "pipeline_name"}
     # Environment stacks export the same keys (no per-stack code), so staging speaks for all.
     assert read <= set(stack_plans["staging"].outputs)
 
 
 def test_the_data_upload_step_matches_the_upload_module() -> None:
     text = workflow_and_script_text()
-    calls = re.findall(r"python -m ([\w.]+)((?:\s+\\?\s*--[\w-]+)+)", text)
-    assert [module for module, _ in calls] == ["ml.data.upload"]
-    help_text = subprocess.run(
-        [sys.executable, "-m", "ml.data.upload", "--help"],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        check=True,
-        timeout=120,
-    ).stdout
-    for flag in re.findall(r"--[\w-]+", calls[0][1]):
-        assert flag in help_text, flag
+    # Each `python -m <module>` call with its continuation lines; `$(...)` values dropped.
+    text = re.sub(r"\$\([^)]*\)", "", text.replace("\\\n", " "))
+    calls = re.findall(r"python -m ([\w.]+)([^\n]*)", text)
+    assert [module for module, _ in calls] == ["ml.data.upload", "ml.verify"]
+    for module, arguments in calls:
+        help_text = subprocess.run(
+            [sys.executable, "-m", module, "--help"],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            check=True,
+            timeout=120,
+        ).stdout
+        flags = re.findall(r"--[\w-]+", arguments)
+        assert flags
+        for flag in flags:
+            assert flag in help_text, (module, flag)
 
 
 def test_the_prod_pipeline_start_is_a_valid_aws_cli_call() -> None:
@@ -181,9 +191,19 @@ def test_preview_tag_must_be_a_full_commit(tmp_path: Path, fake_pulumi: dict[str
 def test_prod_proceeds_when_staging_runs_the_commit(
     tmp_path: Path, fake_pulumi: dict[str, str]
 ) -> None:
-    deployed(fake_pulumi, "staging", STAGING)
+    deployed(fake_pulumi, "staging", STAGING, verified=STAGING)
     result, _ = run_script("check-staging-runs.sh", tmp_path, {**fake_pulumi, "COMMIT": STAGING})
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("verified", [None, HEAD])
+def test_prod_refuses_a_commit_staging_runs_but_did_not_prove(
+    tmp_path: Path, fake_pulumi: dict[str, str], verified: str | None
+) -> None:
+    deployed(fake_pulumi, "staging", STAGING, verified=verified)
+    result, _ = run_script("check-staging-runs.sh", tmp_path, {**fake_pulumi, "COMMIT": STAGING})
+    assert result.returncode == 1
+    assert f"staging runs {STAGING} but has not proven it" in result.stdout
 
 
 def test_prod_refuses_a_commit_staging_does_not_run(
