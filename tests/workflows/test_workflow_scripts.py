@@ -96,12 +96,16 @@ def test_the_stack_outputs_read_by_ci_exist(stack_plans: dict[str, StackPlan]) -
     assert read <= set(stack_plans["staging"].outputs)
 
 
-def test_the_data_upload_step_matches_the_upload_module() -> None:
+def test_every_python_module_ci_calls_takes_the_flags_it_is_given() -> None:
     text = workflow_and_script_text()
     # Each `python -m <module>` call with its continuation lines; `$(...)` values dropped.
     text = re.sub(r"\$\([^)]*\)", "", text.replace("\\\n", " "))
     calls = re.findall(r"python -m ([\w.]+)([^\n]*)", text)
-    assert [module for module, _ in calls] == ["ml.data.upload", "ml.verify"]
+    assert sorted({module for module, _ in calls}) == [
+        "infra.preflight",
+        "ml.data.upload",
+        "ml.verify",
+    ]
     for module, arguments in calls:
         help_text = subprocess.run(
             [sys.executable, "-m", module, "--help"],
