@@ -12,7 +12,6 @@ from pathlib import Path
 import pulumi
 
 from infra.settings import STACKS, SettingsError
-from offline.deployer import LocalDeployer, local_config
 from offline.pipeline.cli import main as run_locally
 from offline.pipeline.mermaid import mermaid
 from offline.plan.capture import StackPlan
@@ -80,31 +79,13 @@ def _pipeline_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    plan_path = args.plan_dir / f"{args.stack}.json"
-    if not plan_path.is_file():
-        print(
-            f"error: {plan_path} does not exist; run `promote plan --json` first",
-            file=sys.stderr,
-        )
-        return 2
-    outputs = StackPlan.from_json(plan_path.read_text()).outputs
     # The run ends as the real one does: the approval event reaches the deployer handler.
-    deployer = LocalDeployer(
-        local_config(
-            endpoint_name=outputs["endpoint_name"],
-            model_package_group_name=outputs["model_package_group_name"],
-            execution_role_arn=outputs["execution_role_arn"],
-            artifacts_bucket=outputs["artifacts_bucket_name"],
-            kms_key_arn=outputs["kms_key_arn"],
-        ),
-        echo=print,
-    )
-    argv = ["--stack", args.stack, "--plan-dir", str(args.plan_dir)]
+    argv = ["--stack", args.stack, "--plan-dir", str(args.plan_dir), "--deploy"]
     if args.workdir is not None:
         argv += ["--workdir", str(args.workdir)]
     if args.dataset is not None:
         argv += ["--dataset", str(args.dataset)]
-    return run_locally(argv, on_approved=deployer)
+    return run_locally(argv)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,9 +1,17 @@
 """`promote pipeline run --local` (`python -m offline.pipeline.cli`): the pipeline here.
 
-Reads the stack's offline plan (`build/plan/<stack>.json`, written by the plan
-step), takes the generated pipeline definition and the stack outputs from it,
-starts local AWS (moto on 127.0.0.1) and runs the definition end to end.
-Exit status 0 only if every step that should run succeeded.
+Reads the stack's offline plan (`build/plan/<stack>.json`, written by
+`promote plan --json`), takes the generated pipeline definition and the stack
+outputs from it, starts local AWS (moto on 127.0.0.1) and runs the definition
+end to end; with `--deploy` (what `promote pipeline run --local` passes) an
+approval ends in the deployer, as in AWS.
+
+Exit status: 0 every step that should run succeeded; 1 a step failed (its log
+is printed); 2 a usage or configuration error (no plan, a missing dataset, an
+unusable work directory, a definition from other code); 3 an internal error
+(local AWS did not start, a bug); 75 another run holds the work directory (try
+again later); 130/143 interrupted by SIGINT/SIGTERM (step jobs and local AWS
+stopped). Every failure is reported in one line, never a traceback.
 """
 
 from __future__ import annotations
@@ -13,45 +21,84 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from offline.aws import local_aws
-from offline.pipeline.runner import ApprovalHook, LocalRunError, RunResult, StackOutputs, run_local
+from offline.aws import LocalAwsError, local_aws
+from offline.deployer import LocalDeployer, local_config
+from offline.pipeline.processes import Interrupted, WorkdirBusyError, interruptible
+from offline.pipeline.runner import (
+    ApprovalHook,
+    LocalRunError,
+    RunResult,
+    StackOutputs,
+    locked_workdir,
+    run_locked,
+)
 
 PIPELINE_TYPE = "aws:sagemaker/pipeline:Pipeline"
+_OUTPUT_KEYS = {
+    "data_bucket": "data_bucket_name",
+    "artifacts_bucket": "artifacts_bucket_name",
+    "role_arn": "execution_role_arn",
+    "model_package_group": "model_package_group_name",
+    "region": "region",
+}
+_DEPLOYER_KEYS = ("endpoint_name", "kms_key_arn")
+
+EXIT_USAGE, EXIT_INTERNAL, EXIT_BUSY = 2, 3, 75
 
 
 class PlanError(ValueError):
     """The plan file cannot drive a local run; the message says what to do."""
 
 
-def load_plan(plan_dir: Path, stack: str) -> tuple[str, StackOutputs]:
-    """The pipeline definition JSON and the stack outputs recorded in the offline plan."""
-    from offline.plan.capture import StackPlan  # noqa: PLC0415 - the lead's plan format
+def _read_plan(plan_dir: Path, stack: str) -> tuple[Path, Any]:
+    from offline.plan.capture import StackPlan  # noqa: PLC0415 - the plan format, read on use
 
     path = plan_dir / f"{stack}.json"
     if not path.is_file():
-        raise PlanError(f"{path} not found: run the offline plan for stack {stack!r} first")
-    plan = StackPlan.from_json(path.read_text())
+        raise PlanError(
+            f"{path} does not exist; run `promote plan --json` first (offline plan of {stack!r})"
+        )
+    try:
+        return path, StackPlan.from_json(path.read_text())
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        message = f"{path} is not a readable plan ({error}); re-run `promote plan --json`"
+        raise PlanError(message) from None
+
+
+def load_plan(plan_dir: Path, stack: str) -> tuple[str, StackOutputs]:
+    """The pipeline definition JSON and the stack outputs recorded in the offline plan."""
+    path, plan = _read_plan(plan_dir, stack)
     pipelines = plan.of_type(PIPELINE_TYPE)
     if len(pipelines) != 1:
         raise PlanError(f"{path}: expected one {PIPELINE_TYPE}, found {len(pipelines)}")
     definition = pipelines[0].inputs.get("pipelineDefinition")
     if not isinstance(definition, str) or not definition.startswith("{"):
         raise PlanError(
-            f"{path}: the pipeline definition is not known in the plan ({definition!r}); "
+            f"{path}: the pipeline definition is not known in the plan ({str(definition)[:80]!r}); "
             "the plan must resolve the stack's outputs"
         )
-    keys = {
-        "data_bucket": "data_bucket_name",
-        "artifacts_bucket": "artifacts_bucket_name",
-        "role_arn": "execution_role_arn",
-        "model_package_group": "model_package_group_name",
-        "region": "region",
-    }
-    missing = sorted(v for v in keys.values() if not isinstance(plan.outputs.get(v), str))
+    missing = sorted(v for v in _OUTPUT_KEYS.values() if not isinstance(plan.outputs.get(v), str))
     if missing:
         raise PlanError(f"{path}: stack outputs {missing} are missing or unknown")
-    outputs = StackOutputs(**{field: str(plan.outputs[key]) for field, key in keys.items()})
+    outputs = StackOutputs(**{name: str(plan.outputs[key]) for name, key in _OUTPUT_KEYS.items()})
     return definition, outputs
+
+
+def load_deployer(plan_dir: Path, stack: str) -> LocalDeployer:
+    """The approval hook of the stack: its deployer, configured from the plan's outputs."""
+    path, plan = _read_plan(plan_dir, stack)
+    outputs = plan.outputs
+    missing = sorted(k for k in _DEPLOYER_KEYS if not isinstance(outputs.get(k), str))
+    if missing:
+        raise PlanError(f"{path}: stack outputs {missing} (the deployer's) are missing or unknown")
+    config = local_config(
+        endpoint_name=outputs["endpoint_name"],
+        model_package_group_name=outputs["model_package_group_name"],
+        execution_role_arn=outputs["execution_role_arn"],
+        artifacts_bucket=outputs["artifacts_bucket_name"],
+        kms_key_arn=outputs["kms_key_arn"],
+    )
+    return LocalDeployer(config, echo=print)
 
 
 def print_summary(result: RunResult) -> None:
@@ -69,33 +116,85 @@ def print_summary(result: RunResult) -> None:
     print(f"total: {result.seconds:.1f}s")
 
 
+_EXIT_STATUS: tuple[tuple[type[BaseException], int], ...] = (
+    (PlanError, EXIT_USAGE),
+    (WorkdirBusyError, EXIT_BUSY),
+    (LocalAwsError, EXIT_INTERNAL),
+    (KeyboardInterrupt, 130),
+)
+
+
+def exit_status(error: BaseException) -> int:
+    """The exit status a run that stopped with `error` ends with (see the module docstring)."""
+    if isinstance(error, Interrupted | LocalRunError):
+        return error.exit_code
+    return next((code for kind, code in _EXIT_STATUS if isinstance(error, kind)), EXIT_INTERNAL)
+
+
+def describe(error: BaseException, workdir: Path) -> str:
+    """What to print for a run that stopped with `error`: one line (plus a failed step's log)."""
+    if isinstance(error, KeyboardInterrupt):
+        return f"interrupted ({error or 'SIGINT'}): step jobs and local AWS stopped"
+    if isinstance(error, LocalRunError) and error.exit_code != EXIT_USAGE:
+        text = f"\nFAILED at step {error.step or '-'}: {error}"
+        if error.log:
+            text += f"\n--- log of {error.step} ---\n{error.log.rstrip()}\n---"
+        return text
+    if isinstance(error, LocalRunError):
+        return f"error: {error.step + ': ' if error.step else ''}{error}"
+    if any(isinstance(error, kind) for kind, _ in _EXIT_STATUS):
+        return f"error: {error}"
+    # A bug, not a user's mistake: still one line, and where to look.
+    return f"error: internal error in the local run: {error!r}; the step logs are in {workdir}"
+
+
+def run(
+    stack: str,
+    plan_dir: Path,
+    workdir: Path,
+    dataset: Path | None = None,
+    on_approved: ApprovalHook | None = None,
+) -> int:
+    """Run the stack's planned pipeline locally; the exit status of the module docstring."""
+    try:
+        definition, outputs = load_plan(plan_dir, stack)
+        if dataset is not None and not dataset.is_file():
+            raise PlanError(f"--dataset {dataset}: no such file; pass an mtsamples-format CSV")
+        extra: dict[str, Any] = {"dataset_csv": dataset} if dataset is not None else {}
+        # The lock first: a busy or unusable work directory is refused before local AWS starts.
+        with (
+            interruptible(),
+            locked_workdir(workdir.resolve()),
+            local_aws(outputs.region, outputs.account_id) as aws,
+        ):
+            result = run_locked(definition, outputs, aws, workdir, on_approved=on_approved, **extra)
+    except (Exception, KeyboardInterrupt) as error:
+        print(describe(error, workdir), file=sys.stderr)
+        return exit_status(error)
+    print_summary(result)
+    return 0
+
+
 def main(argv: list[str] | None = None, on_approved: ApprovalHook | None = None) -> int:
+    """`python -m offline.pipeline.cli`; `on_approved` overrides the `--deploy` hook."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="dev")
     parser.add_argument("--plan-dir", type=Path, default=Path("build/plan"))
     parser.add_argument("--workdir", type=Path, default=None, help="default build/local/<stack>")
     parser.add_argument("--dataset", type=Path, default=None, help="mtsamples-format CSV")
+    parser.add_argument(
+        "--deploy", action="store_true", help="hand an approval to the stack's deployer"
+    )
     args = parser.parse_args(argv)
     workdir = args.workdir or Path("build/local") / args.stack
-    try:
-        definition, outputs = load_plan(args.plan_dir, args.stack)
-    except PlanError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    extra: dict[str, Any] = {"dataset_csv": args.dataset} if args.dataset else {}
-    try:
-        with local_aws(outputs.region, outputs.account_id) as aws:
-            result = run_local(definition, outputs, aws, workdir, on_approved=on_approved, **extra)
-    except LocalRunError as error:
-        print(f"\nFAILED at step {error.step or '-'}: {error}", file=sys.stderr)
-        if error.log:
-            print(f"--- log of {error.step} ---\n{error.log.rstrip()}\n---", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted; local AWS stopped", file=sys.stderr)
-        return 130
-    print_summary(result)
-    return 0
+    hook = on_approved
+    if hook is None and args.deploy:
+        try:
+            hook = load_deployer(args.plan_dir, args.stack)
+        except PlanError as error:
+            print(describe(error, workdir), file=sys.stderr)
+            return EXIT_USAGE
+    return run(args.stack, args.plan_dir, workdir, args.dataset, hook)
 
 
 if __name__ == "__main__":

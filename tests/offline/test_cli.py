@@ -29,18 +29,23 @@ def test_plan_writes_every_stack_pipeline_and_diagram(
     assert not (out / "ops").exists()
 
 
-def test_local_run_ends_with_a_deployed_endpoint(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    assert main(["plan", "--json", "--stack", "dev", "--no-policies", "--out", "plan"]) == 0
-    capsys.readouterr()
-    # A relative work directory, as `make demo` passes from the repository root.
-    code = main(["pipeline", "run", "--local", "--plan-dir", "plan", "--workdir", "work"])
-    printed = capsys.readouterr().out
-    assert code == 0, printed
-    assert "deployer: created endpoint promote-code-dev-endpoint" in printed
-    assert "model-package/promote-code-dev-models/1 (Approved)" in printed
+def test_local_run_ends_with_a_deployed_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The end-to-end run behind this command (plan -> every step -> deployer) is
+    # tests/offline/test_local_run.py's shared `demo`; here: the command hands it over as is.
+    handed: list[list[str]] = []
+
+    def run_locally(argv: list[str]) -> int:
+        handed.append(argv)
+        return 75
+
+    monkeypatch.setattr("offline.cli.run_locally", run_locally)
+    code = main(
+        ["pipeline", "run", "--local", "--plan-dir", "plan", "--workdir", "work", "--dataset", "d"]
+    )
+    assert code == 75  # the run's exit status is the command's
+    assert handed == [
+        ["--stack", "dev", "--plan-dir", "plan", "--deploy", "--workdir", "work", "--dataset", "d"]
+    ]
 
 
 def test_pipeline_run_needs_a_plan_and_says_so(
