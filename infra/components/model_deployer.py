@@ -1,13 +1,22 @@
-"""Auto-deploy of approved models: EventBridge rule -> deployer Lambda -> SageMaker endpoint.
+"""Auto-deploy of approved models: EventBridge rule -> SQS FIFO queue -> deployer Lambda.
 
-Only approvals in this stack's model package group reach the Lambda. Delivery
-is retried by EventBridge, then by Lambda's asynchronous invocation; what still
-fails lands in an encrypted SQS dead-letter queue (with an alarm on it). One
-deployment runs at a time (reserved concurrency 1), and the Lambda's role can
-touch nothing but this stack's group, endpoint, endpoint configs and models.
-The two CloudWatch alarms are the ones blue/green updates roll back on.
-The handler lives in `ml.deployer`; its settings travel as environment
-variables named in `ml.deployer.config.Env`.
+Only approvals (and rejections, to warn when a rejected model is still
+served) in this stack's model package group match the rule. The rule sends
+them to a KMS-encrypted FIFO queue, one message group per endpoint, and a
+Lambda event source mapping (batch size 1, partial batch responses) hands
+them to the deployer one at a time per endpoint - no reserved concurrency,
+which new accounts with a concurrency quota of 10 cannot grant. A message
+whose deployment must wait (endpoint busy during a rollout, throttling, 5xx)
+returns to the queue and is retried for hours (`ml.deployer.delivery`);
+after a bounded number of receives, or at once when it needs an operator, it
+lands in an encrypted FIFO dead-letter queue with an alarm. Events the rule
+cannot deliver to the queue go to a standard queue (EventBridge dead-letter
+queues cannot be FIFO), with its own alarm. The Lambda's role can touch
+nothing but this stack's group, endpoint, endpoint configs, models, queues
+and model artifacts. The two CloudWatch alarms are the ones blue/green
+updates roll back on. The handler lives in `ml.deployer`; its settings
+travel as environment variables named in `ml.deployer.config.Env` and
+`ml.deployer.delivery`.
 """
 
 from __future__ import annotations
@@ -19,21 +28,15 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from infra.components.approval_queues import QueueArgs, approval_queues
 from infra.components.service_role import service_role
-from infra.iam import Statement, policy_json
+from infra.iam import Statement, in_account
 from infra.settings import EndpointSettings
-from ml.deployer import naming
+from ml.deployer import delivery, naming
 from ml.deployer.config import DEFAULT_VARIANT, Env, RolloutConfig
-from ml.deployer.events import approval_event_pattern
+from ml.deployer.events import deployer_event_pattern
 
-LAMBDA_TIMEOUT_SECONDS = 120
-"""The handler only issues a few API calls; it never waits for an endpoint."""
-EVENT_MAX_AGE_SECONDS = 6 * 3600
-EVENT_RETRY_ATTEMPTS = 12
-ASYNC_MAX_AGE_SECONDS = 6 * 3600
-ASYNC_RETRY_ATTEMPTS = 2
-"""Lambda's maximum; each retry comes minutes later, after a busy endpoint may have settled."""
-DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+LAMBDA_TIMEOUT_SECONDS = delivery.LAMBDA_TIMEOUT_SECONDS
 LOG_RETENTION_DAYS = 90
 
 
@@ -65,10 +68,18 @@ class ModelDeployer(pulumi.ComponentResource):
     function: aws.lambda_.Function
     role: aws.iam.Role
     rule: aws.cloudwatch.EventRule
+    queue_key: aws.kms.Key
+    queue: aws.sqs.Queue
+    """FIFO queue of approvals, one message group per endpoint."""
     dead_letter_queue: aws.sqs.Queue
+    """FIFO queue of approvals that exhausted their retries or need an operator."""
+    undelivered_queue: aws.sqs.Queue
+    """Standard queue of events the rule could not deliver to `queue`."""
+    event_source_mapping: aws.lambda_.EventSourceMapping
     error_alarm: aws.cloudwatch.MetricAlarm
     latency_alarm: aws.cloudwatch.MetricAlarm
     dead_letter_alarm: aws.cloudwatch.MetricAlarm
+    undelivered_alarm: aws.cloudwatch.MetricAlarm
     rollback_alarm_names: pulumi.Output[list[str]]
     rollback_alarm_arns: pulumi.Output[list[str]]
     """For the SageMaker execution role's cloudwatch:DescribeAlarms, if the account needs it."""
@@ -85,39 +96,44 @@ class ModelDeployer(pulumi.ComponentResource):
         group_name = pulumi.Output.from_input(args.model_package_group_name)
         alarm_names = endpoint_name.apply(naming.rollback_alarm_names)
         self.rollback_alarm_names = alarm_names.apply(list)
+        rollout = RolloutConfig.from_mapping(args.endpoint.rollout.model_dump())
+        queues = delivery.QueueSettings.for_rollout(rollout)
 
         self.error_alarm, self.latency_alarm = self._rollback_alarms(
             name, args, endpoint_name, alarm_names, child
         )
         self.rollback_alarm_arns = pulumi.Output.all(self.error_alarm.arn, self.latency_alarm.arn)
 
-        self.dead_letter_queue = aws.sqs.Queue(
-            f"{name}-dlq",
-            # SQS-managed encryption: EventBridge and Lambda can write to it without a
-            # key policy grant, and it is still encrypted at rest.
-            sqs_managed_sse_enabled=True,
-            message_retention_seconds=DLQ_RETENTION_SECONDS,
+        self.rule = aws.cloudwatch.EventRule(
+            f"{name}-approved",
+            description=group_name.apply(
+                lambda g: f"Approvals and rejections of {g} model packages, for the deployer"
+            ),
+            event_pattern=group_name.apply(
+                lambda g: json.dumps(deployer_event_pattern(g), sort_keys=True)
+            ),
             tags=tags,
             opts=child,
         )
-        self.dead_letter_alarm = aws.cloudwatch.MetricAlarm(
-            f"{name}-dlq-alarm",
-            name=endpoint_name.apply(lambda n: f"{n}-deployer-dead-letters"),
-            alarm_description="An approved model could not be deployed; see the dead-letter "
-            "queue and the deployer logs, then run python -m ml.deployer.manual",
-            namespace="AWS/SQS",
-            metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": self.dead_letter_queue.name},
-            statistic="Maximum",
-            period=300,
-            evaluation_periods=1,
-            threshold=0,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=list(args.alarm_actions),
-            tags=tags,
-            opts=child,
+        delivered = approval_queues(
+            name,
+            QueueArgs(
+                rule_arn=self.rule.arn,
+                rule_name=self.rule.name,
+                endpoint_name=endpoint_name,
+                settings=queues,
+                account=args.account,
+                partition=args.partition,
+                tags=tags,
+                alarm_actions=args.alarm_actions,
+            ),
+            child,
         )
+        self.queue_key, self.queue = delivered.key, delivered.queue
+        self.dead_letter_queue = delivered.dead_letter_queue
+        self.undelivered_queue = delivered.undelivered_queue
+        self.dead_letter_alarm = delivered.dead_letter_alarm
+        self.undelivered_alarm = delivered.undelivered_alarm
 
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
@@ -136,7 +152,9 @@ class ModelDeployer(pulumi.ComponentResource):
                 group_name=group_name,
                 alarm_names=alarm_names,
                 log_group_arn=log_group.arn,
+                queue_arn=self.queue.arn,
                 dead_letter_queue_arn=self.dead_letter_queue.arn,
+                queue_key_arn=self.queue_key.arn,
             ),
             tags=tags,
             opts=child,
@@ -145,7 +163,6 @@ class ModelDeployer(pulumi.ComponentResource):
         )
         self.role, policy = deployer_role.role, deployer_role.policy
 
-        rollout = RolloutConfig.from_mapping(args.endpoint.rollout.model_dump())
         self.environment = pulumi.Output.all(
             endpoint_name,
             group_name,
@@ -153,6 +170,8 @@ class ModelDeployer(pulumi.ComponentResource):
             args.data_capture_s3_uri,
             args.kms_key_arn,
             alarm_names,
+            self.queue.url,
+            self.dead_letter_queue.url,
         ).apply(
             lambda values: {
                 Env.ENDPOINT_NAME: values[0],
@@ -165,6 +184,8 @@ class ModelDeployer(pulumi.ComponentResource):
                 Env.INSTANCE_COUNT: str(args.endpoint.instance_count),
                 Env.ROLLOUT: rollout.to_json(),
                 Env.DATA_CAPTURE_PERCENT: str(args.endpoint.data_capture_sampling_percent),
+                delivery.QUEUE_URL_ENV: values[6],
+                delivery.DEAD_LETTER_QUEUE_URL_ENV: values[7],
             }
         )
 
@@ -177,73 +198,30 @@ class ModelDeployer(pulumi.ComponentResource):
             role=self.role.arn,
             timeout=LAMBDA_TIMEOUT_SECONDS,
             memory_size=512,
-            # One deployment at a time: a second event waits instead of racing the first.
-            reserved_concurrent_executions=1,
+            # No reserved concurrency: the FIFO message group serialises deployments.
             environment={"variables": self.environment},
             logging_config={"log_format": "Text", "log_group": log_group.name},
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, log_group]),
         )
-        aws.lambda_.FunctionEventInvokeConfig(
-            f"{name}-async",
-            function_name=self.function.name,
-            maximum_retry_attempts=ASYNC_RETRY_ATTEMPTS,
-            maximum_event_age_in_seconds=ASYNC_MAX_AGE_SECONDS,
-            destination_config={"on_failure": {"destination": self.dead_letter_queue.arn}},
-            opts=child,
-        )
-
-        self.rule = aws.cloudwatch.EventRule(
-            f"{name}-approved",
-            description=group_name.apply(
-                lambda g: f"Approved model packages of {g} trigger the deployer"
-            ),
-            event_pattern=group_name.apply(
-                lambda g: json.dumps(approval_event_pattern(g), sort_keys=True)
-            ),
+        self.event_source_mapping = aws.lambda_.EventSourceMapping(
+            f"{name}-approvals",
+            event_source_arn=self.queue.arn,
+            function_name=self.function.arn,
+            batch_size=1,
+            # A failed approval returns to the queue instead of failing the whole batch.
+            function_response_types=["ReportBatchItemFailures"],
             tags=tags,
-            opts=child,
-        )
-        permission = aws.lambda_.Permission(
-            f"{name}-invoke",
-            action="lambda:InvokeFunction",
-            function=self.function.name,
-            principal="events.amazonaws.com",
-            source_arn=self.rule.arn,
-            source_account=args.account,
-            opts=child,
-        )
-        aws.sqs.QueuePolicy(
-            f"{name}-dlq-policy",
-            queue_url=self.dead_letter_queue.url,
-            policy=policy_json(
-                Statement(
-                    sid="RuleDeadLetters",
-                    actions=["sqs:SendMessage"],
-                    principals={"Service": ["events.amazonaws.com"]},
-                    resources=[self.dead_letter_queue.arn],
-                    conditions={"ArnEquals": {"aws:SourceArn": self.rule.arn}},
-                )
-            ),
-            opts=child,
-        )
-        aws.cloudwatch.EventTarget(
-            f"{name}-target",
-            rule=self.rule.name,
-            arn=self.function.arn,
-            retry_policy={
-                "maximum_event_age_in_seconds": EVENT_MAX_AGE_SECONDS,
-                "maximum_retry_attempts": EVENT_RETRY_ATTEMPTS,
-            },
-            dead_letter_config={"arn": self.dead_letter_queue.arn},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
 
         self.register_outputs(
             {
                 "function_name": self.function.name,
                 "rule_arn": self.rule.arn,
+                "queue_url": self.queue.url,
                 "dead_letter_queue_url": self.dead_letter_queue.url,
+                "undelivered_queue_url": self.undelivered_queue.url,
                 "rollback_alarm_names": self.rollback_alarm_names,
                 "rollback_alarm_arns": self.rollback_alarm_arns,
                 "environment": self.environment,
@@ -309,9 +287,11 @@ def deployer_statements(
     group_name: pulumi.Output[str],
     alarm_names: pulumi.Output[tuple[str, str]],
     log_group_arn: pulumi.Input[str],
+    queue_arn: pulumi.Input[str],
     dead_letter_queue_arn: pulumi.Input[str],
+    queue_key_arn: pulumi.Input[str],
 ) -> list[Statement]:
-    """The deployer role's policy: this stack's group, endpoint, configs and models only."""
+    """The deployer role's policy: this stack's group, endpoint, configs, models, queues."""
     sagemaker = f"arn:{args.partition}:sagemaker:{args.region}:{args.account}"
     cloudwatch = f"arn:{args.partition}:cloudwatch:{args.region}:{args.account}"
     # SageMaker ARNs carry resource names in lower case.
@@ -321,6 +301,10 @@ def deployer_statements(
         lambda n: f"{sagemaker}:endpoint-config/{naming.resource_pattern(n)}"
     )
     models = endpoint_name.apply(lambda n: f"{sagemaker}:model/{naming.resource_pattern(n)}")
+    # Model artifacts live in the artifacts bucket, the one data capture writes to.
+    artifacts = pulumi.Output.from_input(args.data_capture_s3_uri).apply(
+        lambda uri: f"arn:{args.partition}:s3:::{uri.removeprefix('s3://').split('/')[0]}/*"
+    )
     return [
         Statement(
             sid="ReadModelRegistry",
@@ -383,8 +367,30 @@ def deployer_statements(
             ],
         ),
         Statement(
-            sid="FailedEventsToDeadLetterQueue",
+            sid="ConsumeApprovals",
+            actions=[
+                "sqs:ChangeMessageVisibility",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ReceiveMessage",
+            ],
+            resources=[queue_arn],
+        ),
+        Statement(
+            sid="ApprovalsNeedingAnOperatorToDeadLetterQueue",
             actions=["sqs:SendMessage"],
             resources=[dead_letter_queue_arn],
+        ),
+        Statement(
+            sid="UseQueueKey",
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=[queue_key_arn],
+        ),
+        # HeadObject before CreateModel: the package's artifact must exist.
+        Statement(
+            sid="CheckModelArtifacts",
+            actions=["s3:GetObject"],
+            resources=[artifacts],
+            conditions=in_account(args.account),
         ),
     ]

@@ -1,14 +1,15 @@
 """Auto-deploy of approved model packages: Lambda handler, manual command, local runs."""
 
 from ml.deployer.config import DeployerConfig, DeployerConfigError, Env, RolloutConfig
-from ml.deployer.deploy import (
+from ml.deployer.deploy import DeployResult, deploy_package
+from ml.deployer.errors import (
     DeployError,
-    DeployResult,
     EndpointBusyError,
     RetryableDeployError,
-    deploy_package,
-    resolve_package_arn,
+    disposition,
+    is_retryable,
 )
+from ml.deployer.registry import resolve_package_arn
 
 __all__ = [
     "DeployError",
@@ -20,5 +21,7 @@ __all__ = [
     "RetryableDeployError",
     "RolloutConfig",
     "deploy_package",
+    "disposition",
+    "is_retryable",
     "resolve_package_arn",
 ]

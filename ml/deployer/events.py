@@ -1,6 +1,8 @@
 """The EventBridge event the deployer reacts to, and a small pattern matcher.
 
-`approval_event_pattern` is the single definition used by the component's rule.
+`deployer_event_pattern` is the single definition used by the component's rule:
+approvals (to deploy) and rejections (to warn when a rejected model is still
+served) of one model package group, nothing else.
 `matches` implements the subset of EventBridge pattern semantics the project
 uses (value lists, nested objects, arrays in events, `prefix`, `anything-but`,
 `exists`), so the pattern can be tested against sample events offline and the
@@ -15,16 +17,17 @@ from typing import Any, Final
 SOURCE: Final = "aws.sagemaker"
 DETAIL_TYPE: Final = "SageMaker Model Package State Change"
 APPROVED: Final = "Approved"
+REJECTED: Final = "Rejected"
 
 
-def approval_event_pattern(model_package_group_name: str) -> dict[str, Any]:
-    """Approvals of packages in one model package group, nothing else."""
+def deployer_event_pattern(model_package_group_name: str) -> dict[str, Any]:
+    """Approvals and rejections of packages in one model package group, nothing else."""
     return {
         "source": [SOURCE],
         "detail-type": [DETAIL_TYPE],
         "detail": {
             "ModelPackageGroupName": [model_package_group_name],
-            "ModelApprovalStatus": [APPROVED],
+            "ModelApprovalStatus": [APPROVED, REJECTED],
         },
     }
 

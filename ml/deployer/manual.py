@@ -3,186 +3,296 @@
     python -m ml.deployer.manual --stack prod               # latest approved
     python -m ml.deployer.manual --stack prod --version 7   # roll back/forward to 7
 
-The same `deploy_package` as the Lambda, with the same settings: they come from
-the stack's `deployer_environment` output (exactly what the Lambda gets), else
-from the other outputs of `build/plan/<stack>.json` plus the endpoint settings
-in `Pulumi.<stack>.yaml`. Any flag overrides. Credentials and region are the
-ambient AWS ones; `--endpoint-url` points at a local moto server.
+Runs the same `deploy_package` as the deployer Lambda, with the Lambda's own
+settings: the stack output `deployer_environment` (and `region`), read from
+the deployed stack with `pulumi stack output --json --stack <stack>` (run in
+`--cwd`, the project directory, with the ambient `pulumi login`). Flags
+override single values. Credentials are the ambient AWS ones of the stack's
+account.
 
-Exit codes: 0 deployed or nothing to do, 1 needs an operator, 2 bad usage,
-75 retry later (endpoint busy).
+`--offline-plan build/plan/<stack>.json` reads the outputs of an offline plan
+instead (the local demo and tests). Its ARNs are invented by the Pulumi mocks,
+so it is accepted only together with `--endpoint-url` (a local moto server).
+
+Exit codes: 0 deployed or nothing to do; 1 needs an operator (Failed
+endpoint, missing model artifact, no such version, access denied); 2 usage
+or configuration (missing output, no pulumi CLI, no credentials); 3 internal
+error; 75 retry later (endpoint busy, throttling, 5xx, connection error,
+pulumi backend timeout); 130/143 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from ml.deployer import naming
-from ml.deployer.config import DeployerConfig, DeployerConfigError, Env, RolloutConfig
-from ml.deployer.deploy import (
-    DeployError,
-    RetryableDeployError,
-    deploy_package,
-    resolve_package_arn,
+from botocore.exceptions import (
+    ClientError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
 )
 
-EXIT_OPERATOR = 1
-EXIT_USAGE = 2
-EXIT_RETRY = 75  # EX_TEMPFAIL
-ENVIRONMENT_OUTPUT = "deployer_environment"
+from ml.deployer import errors, naming
+from ml.deployer.config import DeployerConfig, DeployerConfigError, Env
+from ml.deployer.deploy import deploy_package
+from ml.deployer.registry import resolve_package_arn
+
+EXIT_OPERATOR: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_INTERNAL: Final = 3
+EXIT_RETRY: Final = 75  # EX_TEMPFAIL
+EXIT_INTERRUPTED: Final = 130
+ENVIRONMENT_OUTPUT: Final = "deployer_environment"
 """Stack output holding the deployer Lambda's environment (ModelDeployer.environment)."""
+REGION_OUTPUT: Final = "region"
+OFFLINE_UNKNOWN: Final = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+"""The Pulumi engine's marker for a value unknown at plan time (pulumi.runtime.rpc.UNKNOWN)."""
+PULUMI_TIMEOUT_SECONDS: Final = 120
 
-_OUTPUT_FOR_ENV = {
-    Env.ENDPOINT_NAME: "endpoint_name",
-    Env.MODEL_PACKAGE_GROUP: "model_package_group_name",
-    Env.EXECUTION_ROLE_ARN: "execution_role_arn",
-    Env.DATA_CAPTURE_S3_URI: "data_capture_s3_uri",
-    Env.KMS_KEY_ARN: "kms_key_arn",
-}
-_FLAG_FOR_ENV = {
-    Env.ENDPOINT_NAME: "endpoint_name",
-    Env.MODEL_PACKAGE_GROUP: "model_package_group_name",
-    Env.EXECUTION_ROLE_ARN: "execution_role_arn",
-    Env.DATA_CAPTURE_S3_URI: "data_capture_s3_uri",
-    Env.KMS_KEY_ARN: "kms_key_arn",
-    Env.INSTANCE_TYPE: "instance_type",
-    Env.INSTANCE_COUNT: "instance_count",
-}
-_FLAG_HELP = {
-    "endpoint_name": "SageMaker endpoint to deploy to",
-    "model_package_group_name": "model package group whose versions are deployed",
-    "execution_role_arn": "SageMaker execution role passed to CreateModel",
-    "data_capture_s3_uri": "s3:// prefix for captured requests and responses",
-    "kms_key_arn": "KMS key for captured data and endpoint volumes",
-    "instance_type": "endpoint instance type, e.g. ml.m5.large",
-    "instance_count": "endpoint instance count",
+REQUIRED: Final = (
+    Env.ENDPOINT_NAME,
+    Env.MODEL_PACKAGE_GROUP,
+    Env.EXECUTION_ROLE_ARN,
+    Env.DATA_CAPTURE_S3_URI,
+)
+FLAGS: Final = {
+    Env.ENDPOINT_NAME: ("endpoint_name", "SageMaker endpoint to deploy to"),
+    Env.MODEL_PACKAGE_GROUP: ("model_package_group_name", "group whose versions are deployed"),
+    Env.EXECUTION_ROLE_ARN: ("execution_role_arn", "SageMaker execution role for CreateModel"),
+    Env.DATA_CAPTURE_S3_URI: ("data_capture_s3_uri", "s3:// prefix for captured traffic"),
+    Env.KMS_KEY_ARN: ("kms_key_arn", "KMS key for captured data and endpoint volumes"),
+    Env.INSTANCE_TYPE: ("instance_type", "endpoint instance type, e.g. ml.m5.large"),
+    Env.INSTANCE_COUNT: ("instance_count", "endpoint instance count"),
 }
 
 
-def plan_outputs(plan_dir: Path, stack: str) -> dict[str, Any]:
-    """Outputs of the offline plan of `stack`, or {} when it was not planned."""
-    path = plan_dir / f"{stack}.json"
-    if not path.exists():
-        return {}
-    from offline.plan.capture import StackPlan  # noqa: PLC0415 - only the CLI needs infra
+class ManualError(Exception):
+    """A one-line failure of the command, with its exit code."""
 
-    return dict(StackPlan.from_json(path.read_text()).outputs)
+    def __init__(self, message: str, code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.code = code
 
 
-def settings_environment(stack: str, repo_root: Path) -> dict[str, str]:
-    """Endpoint settings of `Pulumi.<stack>.yaml`, validated, as deployer variables."""
-    path = repo_root / f"Pulumi.{stack}.yaml"
-    if not path.exists():
-        return {}
-    import yaml  # noqa: PLC0415
+def stack_outputs(stack: str, cwd: Path, timeout: float = PULUMI_TIMEOUT_SECONDS) -> dict[str, Any]:
+    """`pulumi stack output --json --stack <stack>` of the deployed stack."""
+    command = ["pulumi", "stack", "output", "--json", "--stack", stack]
+    shown = " ".join(command)
+    try:
+        # Its own process group, ended group and all if it hangs.
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise ManualError(
+            "the pulumi CLI is not on PATH: install it and `pulumi login` to the state "
+            f"backend to read stack {stack}'s outputs (for the local demo: --offline-plan "
+            f"build/plan/{stack}.json --endpoint-url <moto URL>)"
+        ) from None
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _end_group(process)
+        raise ManualError(
+            f"`{shown}` did not answer in {timeout:g} s (state backend unreachable?); retry",
+            EXIT_RETRY,
+        ) from None
+    except BaseException:
+        _end_group(process)
+        raise
+    if process.returncode != 0:
+        lines = [line.strip() for line in err.splitlines() if line.strip()]
+        detail = lines[-1] if lines else f"exit code {process.returncode}"
+        raise ManualError(
+            f"`{shown}` in {cwd} failed: {detail}; check `pulumi login` and that the stack "
+            "exists (`pulumi stack ls`)"
+        )
+    try:
+        document = json.loads(out)
+    except json.JSONDecodeError:
+        raise ManualError(f"`{shown}` printed no JSON object") from None
+    if not isinstance(document, dict):
+        raise ManualError(f"`{shown}` printed {type(document).__name__}, not a JSON object")
+    return document
 
-    from infra.settings import SETTINGS_KEY, EnvironmentSettings, load_settings  # noqa: PLC0415
 
-    config = (yaml.safe_load(path.read_text()) or {}).get("config", {})
-    settings = load_settings(
-        stack,
-        config.get(SETTINGS_KEY),
-        aws_region=config.get("aws:region"),
-        allowed_account_ids=config.get("aws:allowedAccountIds"),
-    )
-    if not isinstance(settings, EnvironmentSettings):
-        raise DeployerConfigError(f"stack {stack} has no endpoint (it is not an environment stack)")
-    endpoint = settings.endpoint
-    return {
-        Env.INSTANCE_TYPE: endpoint.instance_type,
-        Env.INSTANCE_COUNT: str(endpoint.instance_count),
-        Env.ROLLOUT: RolloutConfig.from_mapping(endpoint.rollout.model_dump()).to_json(),
-        Env.DATA_CAPTURE_PERCENT: str(endpoint.data_capture_sampling_percent),
-    }
+def _end_group(process: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def offline_plan_outputs(path: Path) -> dict[str, Any]:
+    """The `outputs` of an offline plan file (`promote plan` writes build/plan/<stack>.json)."""
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ManualError(f"{path}: no such offline plan; run `promote plan` first") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ManualError(f"{path}: not a readable offline plan ({error})") from None
+    outputs = document.get("outputs") if isinstance(document, dict) else None
+    if not isinstance(outputs, dict):
+        raise ManualError(f"{path}: key 'outputs' is missing; run `promote plan` again")
+    return outputs
 
 
 def resolve_environment(
+    stack: str,
+    source: str,
     outputs: Mapping[str, Any],
-    settings_env: Mapping[str, str],
     overrides: Mapping[str, str | None],
 ) -> dict[str, str]:
-    """Deployer variables from plan outputs, stack settings and flags (flags win)."""
+    """The deployer variables: the stack's `deployer_environment` output, then the flags."""
     recorded = outputs.get(ENVIRONMENT_OUTPUT)
-    env: dict[str, str] = {}
-    if isinstance(recorded, Mapping):
-        env.update({str(k): str(v) for k, v in recorded.items()})
-    else:
-        env.update(settings_env)
-        for name, output in _OUTPUT_FOR_ENV.items():
-            if output in outputs:
-                env[name] = str(outputs[output])
+    if recorded is not None and not isinstance(recorded, Mapping):
+        raise ManualError(
+            f"stack {stack}: output {ENVIRONMENT_OUTPUT} ({source}) is not an object; "
+            f"run `pulumi up --stack {stack}`"
+        )
+    env = {str(k): str(v) for k, v in (recorded or {}).items()}
     env.update({name: value for name, value in overrides.items() if value is not None})
-    if Env.ROLLBACK_ALARMS not in env and env.get(Env.ENDPOINT_NAME):
+    missing = [name for name in REQUIRED if not env.get(name, "").strip()]
+    if missing:
+        flags = ", ".join(f"--{FLAGS[n][0].replace('_', '-')}" for n in missing)
+        what = (
+            f"has no output {ENVIRONMENT_OUTPUT}"
+            if recorded is None
+            else f"output {ENVIRONMENT_OUTPUT} lacks {', '.join(missing)}"
+        )
+        raise ManualError(
+            f"stack {stack} {what} ({source}); run `pulumi up --stack {stack}` "
+            f"(the ModelDeployer component exports it), or pass {flags}"
+        )
+    unknown = sorted(name for name, value in env.items() if value == OFFLINE_UNKNOWN)
+    if unknown:
+        flags = ", ".join(f"--{FLAGS[n][0].replace('_', '-')}" for n in unknown if n in FLAGS)
+        raise ManualError(
+            f"stack {stack}: {', '.join(unknown)} unknown in {source} (computed at deploy "
+            f"time); pass {flags or 'them as flags'}"
+        )
+    if not env.get(Env.ROLLBACK_ALARMS):
         env[Env.ROLLBACK_ALARMS] = json.dumps(
             list(naming.rollback_alarm_names(env[Env.ENDPOINT_NAME]))
-        )
-    from offline.plan.capture import UNKNOWN  # noqa: PLC0415
-
-    unknown = sorted(name for name, value in env.items() if value == UNKNOWN)
-    if unknown:
-        raise DeployerConfigError(
-            f"{', '.join(unknown)} unknown in the offline plan (computed at deploy time); "
-            "pass them as flags, e.g. --data-capture-s3-uri s3://bucket/prefix"
         )
     return env
 
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
-        prog="python -m ml.deployer.manual", description=__doc__.split("\n\n")[0]
+        prog="python -m ml.deployer.manual",
+        description=(__doc__ or "").split("\n\n")[0],
+        epilog="Exit codes: 0 done, 1 needs an operator, 2 usage/configuration, "
+        "3 internal, 75 retry later.",
     )
     root.add_argument("--stack", required=True, help="environment stack: dev, staging or prod")
     root.add_argument(
         "--version", type=int, help="model package version (default: latest approved)"
     )
-    root.add_argument("--plan-dir", type=Path, default=Path("build/plan"), help="offline plans")
-    root.add_argument("--repo-root", type=Path, default=Path(), help="where Pulumi.<stack>.yaml is")
-    root.add_argument("--region", help="AWS region (default: the stack's)")
-    root.add_argument("--endpoint-url", help="SageMaker API URL, e.g. a local moto server")
-    for flag in _FLAG_FOR_ENV.values():
-        root.add_argument(f"--{flag.replace('_', '-')}", dest=flag, help=_FLAG_HELP[flag])
+    root.add_argument(
+        "--cwd", type=Path, default=Path(), help="Pulumi project directory (default: .)"
+    )
+    root.add_argument(
+        "--offline-plan",
+        type=Path,
+        metavar="PATH",
+        help="read outputs from an offline plan (simulated ARNs; needs --endpoint-url)",
+    )
+    root.add_argument("--region", help="AWS region (default: the stack's region output)")
+    root.add_argument("--endpoint-url", help="AWS API URL, e.g. a local moto server")
+    for flag, description in FLAGS.values():
+        root.add_argument(f"--{flag.replace('_', '-')}", dest=flag, help=description)
     return root
+
+
+def load(args: argparse.Namespace) -> tuple[DeployerConfig, str]:
+    """The deployer configuration and region, from the chosen source and the flags."""
+    if args.offline_plan is not None:
+        if not args.endpoint_url:
+            raise ManualError(
+                f"--offline-plan {args.offline_plan}: an offline plan's ARNs are invented by "
+                "the Pulumi mocks; use it only with --endpoint-url <local moto server>, or "
+                f"drop it to read stack {args.stack}'s real outputs"
+            )
+        source = f"offline plan {args.offline_plan}"
+        outputs = offline_plan_outputs(args.offline_plan)
+    else:
+        source = f"pulumi stack output --stack {args.stack}"
+        outputs = stack_outputs(args.stack, args.cwd)
+    overrides = {name: getattr(args, flag) for name, (flag, _) in FLAGS.items()}
+    env = resolve_environment(args.stack, source, outputs, overrides)
+    try:
+        config = DeployerConfig.from_env(env)
+    except DeployerConfigError as error:
+        raise ManualError(
+            f"stack {args.stack}, output {ENVIRONMENT_OUTPUT} ({source}): {error}"
+        ) from None
+    region = args.region or outputs.get(REGION_OUTPUT)
+    if not isinstance(region, str) or not region or region == OFFLINE_UNKNOWN:
+        raise ManualError(
+            f"stack {args.stack} has no output {REGION_OUTPUT} ({source}); pass --region"
+        )
+    return config, region
+
+
+def deploy(args: argparse.Namespace, config: DeployerConfig, region: str) -> dict[str, Any]:
+    import boto3  # noqa: PLC0415 - keep `--help` and usage errors fast
+
+    session = boto3.session.Session(region_name=region)
+    sagemaker = session.client("sagemaker", endpoint_url=args.endpoint_url)
+    s3 = session.client("s3", endpoint_url=args.endpoint_url)
+    package_arn = resolve_package_arn(sagemaker, config.model_package_group_name, args.version)
+    result = deploy_package(
+        sagemaker, config, package_arn, allow_older=args.version is not None, s3=s3
+    )
+    return result.as_dict()
+
+
+def failure(error: Exception, stack: str) -> tuple[int, str]:
+    """The exit code and the one line for a failed run."""
+    if isinstance(error, ManualError):
+        prefix = "retry later" if error.code == EXIT_RETRY else "error"
+        return error.code, f"{prefix}: {error}"
+    if isinstance(error, NoCredentialsError | PartialCredentialsError | ProfileNotFound):
+        return EXIT_USAGE, (
+            f"error: no usable AWS credentials for stack {stack} ({error}); sign in to its "
+            "account (e.g. `aws sso login`, AWS_PROFILE) and run again"
+        )
+    if isinstance(error, NoRegionError):
+        return EXIT_USAGE, f"error: {error}; pass --region"
+    if errors.disposition(error) == "retry":
+        return EXIT_RETRY, f"retry later: {error}"
+    if isinstance(error, errors.DeployError | ClientError):
+        return EXIT_OPERATOR, f"error: {error}"
+    return EXIT_INTERNAL, f"internal error: {type(error).__name__}: {error}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        outputs = plan_outputs(args.plan_dir, args.stack)
-        recorded = isinstance(outputs.get(ENVIRONMENT_OUTPUT), Mapping)
-        env = resolve_environment(
-            outputs,
-            {} if recorded else settings_environment(args.stack, args.repo_root),
-            {name: getattr(args, flag) for name, flag in _FLAG_FOR_ENV.items()},
-        )
-        config = DeployerConfig.from_env(env)
-    except (DeployerConfigError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    region = args.region or outputs.get("region")
-    if not region:
-        print("error: no region in the plan outputs; pass --region", file=sys.stderr)
-        return EXIT_USAGE
-
-    import boto3  # noqa: PLC0415 - keep `--help` fast and offline
-
-    sagemaker = boto3.client("sagemaker", region_name=region, endpoint_url=args.endpoint_url)
-    try:
-        package_arn = resolve_package_arn(sagemaker, config.model_package_group_name, args.version)
-        result = deploy_package(
-            sagemaker, config, package_arn, allow_older=args.version is not None
-        )
-    except RetryableDeployError as error:
-        print(f"retry later: {error}", file=sys.stderr)
-        return EXIT_RETRY
-    except DeployError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_OPERATOR
-    print(json.dumps(result.as_dict(), indent=2, sort_keys=True))
+        config, region = load(args)
+        result = deploy(args, config, region)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as error:  # one line, whatever failed
+        code, line = failure(error, args.stack)
+        print(line, file=sys.stderr)
+        return code
+    print(json.dumps(result, indent=2, sort_keys=True))
     return 0
 
 

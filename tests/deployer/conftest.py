@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.deployer.support import REGION, Registry
+from tests.deployer.support import ARTIFACTS_BUCKET, REGION, Registry
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +32,12 @@ def registry(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Registry:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", moto_url)
+    for service in ("SAGEMAKER", "S3", "SQS", "EVENTBRIDGE"):
+        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_url)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     client = boto3.client("sagemaker", region_name=REGION, endpoint_url=moto_url)
-    return Registry(client, moto_url)
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto_url)
+    s3.create_bucket(
+        Bucket=ARTIFACTS_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    return Registry(client, moto_url, s3)

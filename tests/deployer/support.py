@@ -15,6 +15,7 @@ ENDPOINT = "promote-code-dev-endpoint"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/promote-code-dev-sagemaker-execution"
 KMS_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 CAPTURE_URI = f"s3://promote-code-dev-artifacts-{ACCOUNT}/data-capture"
+ARTIFACTS_BUCKET = f"promote-code-dev-artifacts-{ACCOUNT}"
 IMAGE = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/promote-code/training@sha256:" + "a" * 64
 
 
@@ -73,17 +74,25 @@ class Registry:
 
     sagemaker: Any
     url: str
+    s3: Any = None
 
     def group(self, name: str = GROUP) -> str:
         self.sagemaker.create_model_package_group(ModelPackageGroupName=name)
         return name
 
-    def register(self, group: str = GROUP, status: str = "PendingManualApproval") -> str:
+    def register(
+        self, group: str = GROUP, status: str = "PendingManualApproval", *, upload: bool = True
+    ) -> str:
+        """A new package version; its model artifact is uploaded unless `upload` is False."""
+        self.count = getattr(self, "count", 0) + 1
+        key = f"pipelines/{group}/models/{self.count}/model.tar.gz"
+        if upload and self.s3 is not None:
+            self.s3.put_object(Bucket=ARTIFACTS_BUCKET, Key=key, Body=b"model")
         response = self.sagemaker.create_model_package(
             ModelPackageGroupName=group,
             ModelApprovalStatus=status,
             InferenceSpecification={
-                "Containers": [{"Image": IMAGE, "ModelDataUrl": f"s3://bucket/{group}.tar.gz"}],
+                "Containers": [{"Image": IMAGE, "ModelDataUrl": f"s3://{ARTIFACTS_BUCKET}/{key}"}],
                 "SupportedContentTypes": ["text/csv"],
                 "SupportedResponseMIMETypes": ["text/csv"],
             },

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from ml.deployer.events import PatternError, approval_event_pattern, matches
+from ml.deployer.events import PatternError, deployer_event_pattern, matches
 from tests.deployer.support import GROUP, approval_event
 
 ARN = f"arn:aws:sagemaker:eu-west-1:123456789012:model-package/{GROUP}/2"
-PATTERN = approval_event_pattern(GROUP)
+PATTERN = deployer_event_pattern(GROUP)
 
 
 def event(**detail_changes: Any) -> dict[str, Any]:
@@ -29,7 +29,12 @@ def test_approval_in_this_group_matches() -> None:
     assert matches(PATTERN, event())
 
 
-@pytest.mark.parametrize("status", ["PendingManualApproval", "Rejected"])
+def test_rejection_in_this_group_matches() -> None:
+    # The handler warns when a rejected package is still served.
+    assert matches(PATTERN, event(ModelApprovalStatus="Rejected"))
+
+
+@pytest.mark.parametrize("status", ["PendingManualApproval", "approved", ""])
 def test_other_approval_states_do_not_match(status: str) -> None:
     assert not matches(PATTERN, event(ModelApprovalStatus=status))
 

@@ -1,20 +1,27 @@
 """The Lambda handler end to end against moto's server on 127.0.0.1.
 
 moto lacks UpdateEndpoint, so these cover everything up to and including the
-first deployment; `test_update_stubber.py` covers updates.
+first deployment; `test_update_stubber.py` covers updates and
+`test_delivery_moto.py` the queue. `SageMakerEmulator` refuses duplicate
+names as AWS does, for the concurrent first deployments.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from ml.deployer import delivery
 from ml.deployer import handler as handler_module
 from ml.deployer.config import DeployerConfigError, Env
-from ml.deployer.handler import handler
+from ml.deployer.errors import DeployError
+from ml.deployer.handler import handle_event, handle_invocation, handler
+from tests.deployer.emulation import SageMakerEmulator
 from tests.deployer.support import (
     CAPTURE_URI,
     ENDPOINT,
@@ -192,3 +199,84 @@ def test_a_configuration_error_is_logged_as_a_failure_and_raised(
     assert Env.EXECUTION_ROLE_ARN in failure["reason"]
     assert failure["package_arn"] == arn
     assert failure["endpoint_name"] == ENDPOINT
+
+
+def test_concurrent_first_deployments_converge_to_one_endpoint(registry: Registry) -> None:
+    registry.group()
+    arn = registry.register()
+    registry.approve(arn)
+    sagemaker = SageMakerEmulator(registry.sagemaker)
+    config = deployer_config()
+    start = threading.Barrier(8)
+
+    def deploy(_: int) -> str:
+        start.wait(timeout=30)
+        return handle_event(approval_event(arn, GROUP, 1), sagemaker, config, registry.s3).action
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        actions = list(pool.map(deploy, range(8)))
+
+    assert sorted(actions) == ["created"] + ["noop"] * 7
+    assert len(registry.sagemaker.list_endpoints()["Endpoints"]) == 1
+    assert len(registry.sagemaker.list_models()["Models"]) == 1
+    assert len(registry.sagemaker.list_endpoint_configs()["EndpointConfigs"]) == 1
+
+
+@pytest.mark.parametrize("event", [["not", "an", "object"], "approved", 42, None])
+def test_a_malformed_event_writes_one_log_line(
+    event: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(handler_module.boto3, "client", lambda *_a, **_k: NoCallsClient())
+    with pytest.raises(DeployError, match="not an EventBridge event"):
+        handler(event, None)
+    (line,) = log_lines(capsys.readouterr().out)
+    assert (line["action"], line["needs_operator"], line["level"]) == ("failed", True, "ERROR")
+
+
+def test_a_malformed_queue_message_is_dead_lettered_with_one_log_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sent: list[dict[str, Any]] = []
+
+    class Sqs:
+        def send_message(self, **kwargs: Any) -> dict[str, str]:
+            sent.append(kwargs)
+            return {"MessageId": "m2"}
+
+    env = {**deployer_config().to_env(), delivery.DEAD_LETTER_QUEUE_URL_ENV: "https://sqs/dlq.fifo"}
+    record = {
+        "messageId": "m1",
+        "receiptHandle": "r1",
+        "body": "[1, 2]",
+        "attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": ENDPOINT},
+        "eventSource": "aws:sqs",
+    }
+    response = handle_invocation(
+        {"Records": [record]}, env, lambda s: Sqs() if s == "sqs" else NoCallsClient()
+    )
+
+    assert response == {"batchItemFailures": []}
+    (line,) = log_lines(capsys.readouterr().out)
+    assert (line["action"], line["dead_lettered"], line["message_id"]) == ("failed", True, "m1")
+    assert sent[0]["MessageBody"] == "[1, 2]"
+    assert sent[0]["MessageGroupId"] == ENDPOINT
+
+
+def test_a_rejected_package_still_served_is_a_warning_with_what_to_do(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry.group()
+    older, served = registry.register(), registry.register()
+    registry.approve(older)
+    registry.approve(served)
+    assert handler(approval_event(served, GROUP, 2), None)["action"] == "created"
+    registry.sagemaker.update_model_package(ModelPackageArn=served, ModelApprovalStatus="Rejected")
+    capsys.readouterr()
+
+    result = handler(approval_event(served, GROUP, 2, status="Rejected"), None)
+
+    assert result["action"] == "noop"
+    (line,) = log_lines(capsys.readouterr().out)
+    assert line["level"] == "WARNING"
+    assert served in line["warning"]
+    assert "--version 1" in line["warning"]

@@ -13,8 +13,9 @@ from pulumi.runtime import settings as pulumi_settings
 
 from infra.components.model_deployer import ModelDeployer, ModelDeployerArgs
 from infra.settings import EndpointSettings, RolloutSettings
+from ml.deployer import delivery
 from ml.deployer.config import DeployerConfig, Env
-from ml.deployer.events import approval_event_pattern, matches
+from ml.deployer.events import deployer_event_pattern, matches
 from tests.deployer.support import approval_event
 
 ACCOUNT = "444444444444"
@@ -54,6 +55,10 @@ class DeployerMocks(pulumi.runtime.Mocks):
             "aws:iam/role:Role": f"arn:aws:iam::{ACCOUNT}:role/{name}",
             "aws:lambda/function:Function": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
             "aws:cloudwatch/eventRule:EventRule": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{name}",
+            "aws:kms/key:Key": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{name}",
+            "aws:lambda/eventSourceMapping:EventSourceMapping": (
+                f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{name}"
+            ),
             "aws:cloudwatch/metricAlarm:MetricAlarm": (
                 f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
             ),
@@ -139,61 +144,106 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def test_rule_matches_only_approvals_of_this_group(planned: tuple[DeployerMocks, Any]) -> None:
+def test_rule_matches_only_approvals_and_rejections_of_this_group(
+    planned: tuple[DeployerMocks, Any],
+) -> None:
     mocks, _ = planned
     pattern = json.loads(mocks.one("aws:cloudwatch/eventRule:EventRule").inputs["eventPattern"])
     arn = f"{SAGEMAKER}:model-package/{GROUP}/3"
-    assert pattern == approval_event_pattern(GROUP)
+    assert pattern == deployer_event_pattern(GROUP)
     assert matches(pattern, approval_event(arn, GROUP, 3))
-    assert not matches(pattern, approval_event(arn, GROUP, 3, status="Rejected"))
+    assert matches(pattern, approval_event(arn, GROUP, 3, status="Rejected"))
+    assert not matches(pattern, approval_event(arn, GROUP, 3, status="PendingManualApproval"))
     assert not matches(pattern, approval_event(arn, "promote-code-dev-models", 3))
 
 
-def test_target_retries_then_dead_letters_to_an_encrypted_queue(
+def queue_arn(queue: Registered) -> str:
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue.inputs['name']}"
+
+
+def test_rule_delivers_to_a_fifo_queue_grouped_by_endpoint(
     planned: tuple[DeployerMocks, Any],
 ) -> None:
     mocks, outputs = planned
     target = mocks.one("aws:cloudwatch/eventTarget:EventTarget").inputs
-    queue = mocks.one("aws:sqs/queue:Queue")
-    queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue.name}-1a2b3c4"
-    assert target["arn"] == outputs["function"]
-    assert target["retryPolicy"] == {"maximumEventAgeInSeconds": 21600, "maximumRetryAttempts": 12}
-    assert target["deadLetterConfig"] == {"arn": queue_arn}
-    assert queue.inputs["sqsManagedSseEnabled"] is True
-    assert queue.inputs["messageRetentionSeconds"] == 14 * 24 * 3600
-    queue_policy = statements(mocks.one("aws:sqs/queuePolicy:QueuePolicy").inputs["policy"])
-    (statement,) = queue_policy.values()
-    assert statement["Principal"] == {"Service": ["events.amazonaws.com"]}
-    assert statement["Action"] == ["sqs:SendMessage"]
-    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": outputs["rule"]}}
+    queue = mocks.one("aws:sqs/queue:Queue", "-queue")
+    undelivered = mocks.one("aws:sqs/queue:Queue", "-undelivered")
+    assert target["arn"] == queue_arn(queue)
+    assert target["sqsTarget"] == {"messageGroupId": ENDPOINT}
+    assert target["retryPolicy"] == {"maximumEventAgeInSeconds": 86400, "maximumRetryAttempts": 185}
+    # EventBridge dead-letter queues must be standard queues.
+    assert target["deadLetterConfig"] == {"arn": queue_arn(undelivered)}
+    assert "fifoQueue" not in undelivered.inputs
+    assert queue.inputs["name"] == f"{ENDPOINT}-approvals.fifo"
+    assert queue.inputs["fifoQueue"] is True
+    assert queue.inputs["contentBasedDeduplication"] is True  # EventBridge sets no dedup id
+    for policy in mocks.all("aws:sqs/queuePolicy:QueuePolicy"):
+        (statement,) = statements(policy.inputs["policy"]).values()
+        assert statement["Principal"] == {"Service": ["events.amazonaws.com"]}
+        assert statement["Action"] == ["sqs:SendMessage"]
+        assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": outputs["rule"]}}
+    assert len(mocks.all("aws:sqs/queuePolicy:QueuePolicy")) == 2
 
 
-def test_function_runs_the_pinned_image_one_at_a_time(planned: tuple[DeployerMocks, Any]) -> None:
+def test_queue_outlasts_a_rollout_and_dead_letters_after_bounded_receives(
+    planned: tuple[DeployerMocks, Any],
+) -> None:
+    mocks, _ = planned
+    queue = mocks.one("aws:sqs/queue:Queue", "-queue").inputs
+    dead = mocks.one("aws:sqs/queue:Queue", "-dlq")
+    rollout = endpoint_settings().rollout
+    assert queue["visibilityTimeoutSeconds"] == (
+        rollout.maximum_execution_timeout_seconds + rollout.termination_wait_seconds + 120
+    )
+    assert json.loads(queue["redrivePolicy"]) == {
+        "deadLetterTargetArn": queue_arn(dead),
+        "maxReceiveCount": delivery.MAX_RECEIVES,
+    }
+    assert dead.inputs["fifoQueue"] is True  # a FIFO queue's dead-letter queue is FIFO
+    assert dead.inputs["name"] == f"{ENDPOINT}-approvals-dlq.fifo"
+
+
+def test_every_queue_is_encrypted_with_a_key_the_rule_alone_may_use(
+    planned: tuple[DeployerMocks, Any],
+) -> None:
+    mocks, outputs = planned
+    key = mocks.one("aws:kms/key:Key")
+    key_arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key.name}-1a2b3c4"
+    assert key.inputs["enableKeyRotation"] is True
+    for queue in mocks.all("aws:sqs/queue:Queue"):
+        assert queue.inputs["kmsMasterKeyId"] == key_arn
+        assert queue.inputs["messageRetentionSeconds"] == 14 * 24 * 3600
+    policy = statements(key.inputs["policy"])
+    assert policy["RuleEncryptsMessages"]["Principal"] == {"Service": ["events.amazonaws.com"]}
+    assert policy["RuleEncryptsMessages"]["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": outputs["rule"]}
+    }
+    assert policy["AccountAdministersKeyThroughIam"]["Principal"] == {
+        "AWS": [f"arn:aws:iam::{ACCOUNT}:root"]
+    }
+
+
+def test_function_reads_the_queue_one_approval_at_a_time_without_reserved_concurrency(
+    planned: tuple[DeployerMocks, Any],
+) -> None:
     mocks, _ = planned
     function = mocks.one("aws:lambda/function:Function").inputs
     assert function["packageType"] == "Image"
     assert function["imageUri"] == IMAGE
-    assert function["reservedConcurrentExecutions"] == 1
+    assert "reservedConcurrentExecutions" not in function
     assert function["name"] == f"{ENDPOINT}-deployer"
     assert function["loggingConfig"]["logGroup"] == f"/aws/lambda/{ENDPOINT}-deployer"
     assert function["tags"] == TAGS
-    permission = mocks.one("aws:lambda/permission:Permission").inputs
-    assert permission["principal"] == "events.amazonaws.com"
-    assert permission["sourceArn"].startswith(f"arn:aws:events:{REGION}:{ACCOUNT}:rule/")
-
-
-def test_async_invocation_retries_are_bounded_and_failures_go_to_the_queue(
-    planned: tuple[DeployerMocks, Any],
-) -> None:
-    mocks, _ = planned
-    config = mocks.one("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig").inputs
-    queue = mocks.one("aws:sqs/queue:Queue")
-    assert config["functionName"] == f"{ENDPOINT}-deployer"
-    assert config["maximumRetryAttempts"] == 2
-    assert config["maximumEventAgeInSeconds"] == 21600
-    assert config["destinationConfig"] == {
-        "onFailure": {"destination": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue.name}-1a2b3c4"}
-    }
+    mapping = mocks.one("aws:lambda/eventSourceMapping:EventSourceMapping").inputs
+    assert mapping["eventSourceArn"] == queue_arn(mocks.one("aws:sqs/queue:Queue", "-queue"))
+    assert mapping["batchSize"] == 1
+    assert mapping["functionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert (
+        function["timeout"]
+        < mocks.one("aws:sqs/queue:Queue", "-queue").inputs["visibilityTimeoutSeconds"]
+    )
+    assert mocks.all("aws:lambda/permission:Permission") == []
+    assert mocks.all("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig") == []
 
 
 def test_handler_environment_carries_the_settings(planned: tuple[DeployerMocks, Any]) -> None:
@@ -208,7 +258,9 @@ def test_handler_environment_carries_the_settings(planned: tuple[DeployerMocks, 
     assert (config.rollout.mode, config.rollout.linear_step_percent) == ("linear", 25)
     assert config.rollout.wait_seconds == 600
     assert list(config.rollback_alarm_names) == outputs["alarms"]
-    assert set(variables) == set(Env.ALL)
+    assert set(variables) == set(Env.ALL) | set(delivery.ENV_NAMES)
+    assert variables[delivery.QUEUE_URL_ENV].endswith(f"/{ENDPOINT}-approvals.fifo")
+    assert variables[delivery.DEAD_LETTER_QUEUE_URL_ENV].endswith(f"/{ENDPOINT}-approvals-dlq.fifo")
 
 
 def test_rollback_alarms_watch_the_endpoint(planned: tuple[DeployerMocks, Any]) -> None:
@@ -234,9 +286,10 @@ def test_rollback_alarms_watch_the_endpoint(planned: tuple[DeployerMocks, Any]) 
         "p90",
         250_000,
     )
-    dead_letters = mocks.one("aws:cloudwatch/metricAlarm:MetricAlarm", "-dlq-alarm").inputs
-    assert dead_letters["namespace"] == "AWS/SQS"
-    assert dead_letters["metricName"] == "ApproximateNumberOfMessagesVisible"
+    for suffix in ("-dlq-alarm", "-undelivered-alarm"):
+        dead_letters = mocks.one("aws:cloudwatch/metricAlarm:MetricAlarm", suffix).inputs
+        assert dead_letters["namespace"] == "AWS/SQS"
+        assert dead_letters["metricName"] == "ApproximateNumberOfMessagesVisible"
 
 
 def test_role_is_least_privilege(planned: tuple[DeployerMocks, Any]) -> None:
@@ -249,15 +302,18 @@ def test_role_is_least_privilege(planned: tuple[DeployerMocks, Any]) -> None:
 
     assert all(s["Effect"] == "Allow" for s in policy.values())
     assert sorted(policy) == [
+        "ApprovalsNeedingAnOperatorToDeadLetterQueue",
+        "CheckModelArtifacts",
+        "ConsumeApprovals",
         "CreateEndpointConfigs",
         "CreateModels",
         "DeployEndpoint",
         "DescribeKey",
-        "FailedEventsToDeadLetterQueue",
         "GrantKeyToSageMaker",
         "PassExecutionRoleToSageMaker",
         "ReadModelRegistry",
         "ReadRollbackAlarms",
+        "UseQueueKey",
         "WriteOwnLogs",
     ]
     assert "*" not in [r for rs in resources.values() for r in rs]
@@ -291,7 +347,20 @@ def test_role_is_least_privilege(planned: tuple[DeployerMocks, Any]) -> None:
     }
     log_group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{ENDPOINT}-deployer"
     assert resources["WriteOwnLogs"] == [log_group, f"{log_group}:log-stream:*"]
-    assert resources["FailedEventsToDeadLetterQueue"][0].startswith(f"arn:aws:sqs:{REGION}:")
+    assert resources["ApprovalsNeedingAnOperatorToDeadLetterQueue"] == [
+        f"arn:aws:sqs:{REGION}:{ACCOUNT}:{ENDPOINT}-approvals-dlq.fifo"
+    ]
+    assert resources["ConsumeApprovals"] == [
+        f"arn:aws:sqs:{REGION}:{ACCOUNT}:{ENDPOINT}-approvals.fifo"
+    ]
+    assert sorted(as_list(policy["ConsumeApprovals"]["Action"])) == [
+        "sqs:ChangeMessageVisibility",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ReceiveMessage",
+    ]
+    assert resources["CheckModelArtifacts"] == [f"arn:aws:s3:::{PREFIX}-artifacts-{ACCOUNT}/*"]
+    assert policy["CheckModelArtifacts"]["Action"] == ["s3:GetObject"]
 
 
 def test_every_taggable_child_is_tagged(planned: tuple[DeployerMocks, Any]) -> None:
@@ -308,10 +377,13 @@ def test_every_taggable_child_is_tagged(planned: tuple[DeployerMocks, Any]) -> N
             "aws:lambda/function:Function",
             "aws:cloudwatch/eventRule:EventRule",
             "aws:cloudwatch/metricAlarm:MetricAlarm",
+            "aws:kms/key:Key",
+            "aws:lambda/eventSourceMapping:EventSourceMapping",
         }
         and r.inputs.get("tags") != TAGS
     }
-    assert len(taggable) == 8
+    # Alarms x4, queues x3, key, log group, role, function, rule, event source mapping.
+    assert len(taggable) == 13
     assert untagged == set()
 
 
@@ -327,4 +399,5 @@ def test_default_settings_produce_a_single_instance_all_at_once_environment() ->
     mocks, outputs = deploy_component(EndpointSettings())
     config = DeployerConfig.from_env(outputs["environment"])
     assert (config.instance_count, config.rollout.mode) == (1, "all_at_once")
-    assert mocks.one("aws:lambda/function:Function").inputs["reservedConcurrentExecutions"] == 1
+    queue = mocks.one("aws:sqs/queue:Queue", "-queue").inputs
+    assert queue["visibilityTimeoutSeconds"] == 3600 + 120 + 120
