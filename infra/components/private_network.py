@@ -3,6 +3,13 @@
 Without a NAT gateway the subnets reach AWS only through VPC endpoints (S3
 gateway plus interface endpoints for the APIs Studio and jobs call), so data
 never crosses the internet.
+
+The VPC's default security group is stripped of every rule (Security Hub EC2.2):
+nothing here uses it, and anything launched into it by mistake gets no network.
+Given `FlowLogsArgs`, all traffic is recorded as VPC flow logs (EC2.6) in a
+CloudWatch log group encrypted with the stack key, written by a role that the
+flow-logs service can assume only for this account's flow logs and that can
+write only to that log group.
 """
 
 from __future__ import annotations
@@ -13,6 +20,12 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+
+from infra.iam import Statement, policy_json
+
+FLOW_LOG_RETENTION_DAYS = 365
+"""A year, what Security Hub CloudWatch.16 asks of log groups."""
+FLOW_LOGS_SERVICE = "vpc-flow-logs.amazonaws.com"
 
 INTERFACE_ENDPOINTS = (
     "sagemaker.api",
@@ -27,12 +40,54 @@ INTERFACE_ENDPOINTS = (
 
 
 @dataclass(frozen=True)
+class FlowLogsArgs:
+    account: str
+    kms_key_arn: pulumi.Input[str]
+    """The stack key; its key policy must let CloudWatch Logs use it (infra/key_policy.py)."""
+    permissions_boundary: str | None = None
+    retention_days: int = FLOW_LOG_RETENTION_DAYS
+
+
+@dataclass(frozen=True)
 class PrivateNetworkArgs:
     cidr: str
     availability_zones: Sequence[str]
     nat_gateway: bool
     region: str
     tags: Mapping[str, str]
+    flow_logs: FlowLogsArgs | None = None
+
+
+def flow_log_group_name(network: str) -> str:
+    return f"/aws/vpc-flow-logs/{network}"
+
+
+def flow_logs_trust(account: str, region: str) -> pulumi.Output[str]:
+    """Assumable by VPC Flow Logs for this account's flow logs only (confused deputy)."""
+    return policy_json(
+        Statement(
+            sid="AssumedByFlowLogsOfThisAccount",
+            actions=["sts:AssumeRole"],
+            principals={"Service": [FLOW_LOGS_SERVICE]},
+            conditions={
+                "StringEquals": {"aws:SourceAccount": account},
+                "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:{region}:{account}:vpc-flow-log/*"},
+            },
+        )
+    )
+
+
+def flow_logs_statements(log_group_arn: str) -> list[Statement]:
+    """What AWS documents the flow-logs role needs, on its own log group only."""
+    return [
+        Statement(
+            sid="WriteFlowLogStreams",
+            actions=["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+            resources=[log_group_arn, f"{log_group_arn}:log-stream:*"],
+        ),
+        # DescribeLogGroups has no resource form.
+        Statement(sid="FindLogGroup", actions=["logs:DescribeLogGroups"], resources=["*"]),
+    ]
 
 
 def subnet_cidrs(cidr: str, count: int) -> list[str]:
@@ -46,6 +101,7 @@ class PrivateNetwork(pulumi.ComponentResource):
     vpc: aws.ec2.Vpc
     private_subnets: list[aws.ec2.Subnet]
     workload_security_group: aws.ec2.SecurityGroup
+    flow_log: aws.ec2.FlowLog | None
 
     def __init__(
         self, name: str, args: PrivateNetworkArgs, opts: pulumi.ResourceOptions | None = None
@@ -65,6 +121,15 @@ class PrivateNetwork(pulumi.ComponentResource):
             enable_dns_support=True,
             tags=tags("vpc"),
             opts=child,
+        )
+        # Adopting the default group with no ingress or egress removes all of its rules.
+        aws.ec2.DefaultSecurityGroup(
+            f"{name}-default-closed", vpc_id=self.vpc.id, tags=tags("default-closed"), opts=child
+        )
+        self.flow_log = (
+            None
+            if args.flow_logs is None
+            else self._flow_logs(name, args.flow_logs, region=args.region, tags=tags("flow-logs"))
         )
         private_routes = aws.ec2.RouteTable(
             f"{name}-private-routes", vpc_id=self.vpc.id, tags=tags("private"), opts=child
@@ -133,6 +198,48 @@ class PrivateNetwork(pulumi.ComponentResource):
                 )
         self.register_outputs(
             {"vpc_id": self.vpc.id, "private_subnet_ids": [s.id for s in self.private_subnets]}
+        )
+
+    def _flow_logs(
+        self, name: str, args: FlowLogsArgs, *, region: str, tags: Mapping[str, str]
+    ) -> aws.ec2.FlowLog:
+        child = pulumi.ResourceOptions(parent=self)
+        group_name = flow_log_group_name(name)
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-flow-logs",
+            name=group_name,
+            retention_in_days=args.retention_days,
+            kms_key_id=args.kms_key_arn,
+            tags=dict(tags),
+            opts=child,
+        )
+        # From the name (what LogGroup.arn will be), so policy and destination are known
+        # at preview time.
+        group_arn = f"arn:aws:logs:{region}:{args.account}:log-group:{group_name}"
+        role = aws.iam.Role(
+            f"{name}-flow-logs-role",
+            description=f"VPC flow logs of {name} into {group_name}",
+            assume_role_policy=flow_logs_trust(args.account, region),
+            permissions_boundary=args.permissions_boundary,
+            tags=dict(tags),
+            opts=child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-flow-logs-policy",
+            role=role.name,
+            policy=policy_json(*flow_logs_statements(group_arn)),
+            opts=child,
+        )
+        return aws.ec2.FlowLog(
+            f"{name}-flow-log",
+            vpc_id=self.vpc.id,
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_destination=group_arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=600,
+            tags=dict(tags),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, policy]),
         )
 
     def _nat(
