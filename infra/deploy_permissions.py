@@ -18,10 +18,10 @@ by an administrator; no GitHub role can change any `<project>-github-*` role, it
 policy, its trust or a boundary, and none can assume a role outside the project's.
 
 Known limits, written down on purpose:
-- Tag-scoped permissions (key deletion, VPC resources) trust the `project`
-  tag; an SCP that reserves that tag key to the deploy roles closes the gap.
-- KMS key reads and rotation are allowed on every key of the account, because
-  tag-based KMS authorization can lag key creation by minutes (KMS ABAC docs).
+- Tag-scoped permissions (VPC resources) trust the `project` tag; an SCP that
+  reserves that tag key to the deploy roles closes the gap.
+- KMS key reads are allowed on every key of the account (the data key is made by
+  the bootstrap; reading a key's metadata reveals no data).
 - An environment deploy role creates its stack's workload roles (under the
   boundary), and IAM has no condition key on a new role's trust policy; a
   resource control policy denying `sts:AssumeRole*` from outside the organization
@@ -152,35 +152,29 @@ def state_statements(scope: AccountScope, *, write: bool) -> list[Statement]:
 
 
 def _kms(scope: AccountScope) -> list[Statement]:
+    """Read the stack's data key (made by the identity bootstrap) and let services use it.
+
+    No CreateKey, alias or key-deletion action: the key outlives any CI run.
+    """
     keys = scope.arn("kms", "key/*")
     return [
-        _create_tagged(scope, "KmsCreateTaggedKeys", ["kms:CreateKey", "kms:TagResource"]),
-        # Read-back and rotation right after CreateKey: not tag-scoped (ABAC lags creation).
         Statement(
-            sid="KmsConfigureKeys",
+            sid="KmsReadKeys",
             actions=[
                 "kms:DescribeKey",
-                "kms:EnableKeyRotation",
                 "kms:GetKeyPolicy",
                 "kms:GetKeyRotationStatus",
                 "kms:ListResourceTags",
-                "kms:UpdateKeyDescription",
             ],
             resources=[keys],
         ),
-        Statement(
-            sid="KmsProjectAliases",
-            actions=["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"],
-            resources=[scope.arn("kms", f"alias/{scope.prefix}*"), keys],
-        ),
-        # Grants only for AWS services (ECR, SageMaker, EFS) acting for this account.
+        # Grants only for AWS services (SageMaker, EFS, Lambda) acting for this account.
         Statement(
             sid="KmsGrantsForServices",
             actions=["kms:CreateGrant", "kms:RetireGrant"],
             resources=[keys],
             conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
         ),
-        _tagged(scope, "KmsRetireProjectKeys", ["kms:ScheduleKeyDeletion", "kms:UntagResource"]),
         Statement(sid="KmsListAliases", actions=["kms:ListAliases"], resources=["*"]),
     ]
 

@@ -19,6 +19,7 @@ from infra.deploy_permissions import boundary_arn
 from infra.images import resolve_image
 from infra.promotion import VERIFICATION, gate
 from infra.settings import EnvironmentSettings
+from infra.stacks.identity import data_key_alias
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class Names:
     endpoint: str
     boundary: str
     """ARN of the permissions boundary (made by the ops stack) every role here carries."""
+
+    def execution_role_arn(self, account: str) -> str:
+        return f"arn:aws:iam::{account}:role/{self.execution_role}"
 
     @classmethod
     def of(cls, ctx: StackContext, account: str) -> Names:
@@ -51,31 +55,39 @@ class Names:
 class Foundation:
     """What the ML parts of the stack are built on."""
 
-    key: aws.kms.Key
+    key_arn: str
+    """The stack's data key (made by the identity bootstrap), known at preview time."""
     data: SecureBucket
     artifacts: SecureBucket
     execution: SageMakerExecutionRole
     group: aws.sagemaker.ModelPackageGroup
 
 
+def data_key_arn(ctx: StackContext) -> str:
+    """The ARN of the stack's data key, looked up by its alias (known at preview time)."""
+    alias = data_key_alias(ctx.project, ctx.stack)
+    try:
+        return str(aws.kms.get_key(key_id=alias).arn)
+    except Exception as error:
+        if "NotFoundException" not in str(error):
+            raise
+        raise pulumi.RunError(
+            f"the {ctx.stack} account has no KMS key {alias}: the identity bootstrap makes it; "
+            "run `pulumi up --stack identity` with administrator credentials first"
+        ) from None
+
+
 def build_foundation(settings: EnvironmentSettings, ctx: StackContext, names: Names) -> Foundation:
     account = settings.accounts.for_stack(ctx.stack)
     tags = ctx.tags
-    key = aws.kms.Key(
-        f"{ctx.prefix}-key",
-        description=f"Encrypts {ctx.prefix} data, artifacts, Studio and endpoint volumes",
-        enable_key_rotation=True,
-        deletion_window_in_days=30,
-        tags=tags,
-    )
-    aws.kms.Alias(f"{ctx.prefix}-key-alias", name=f"alias/{ctx.prefix}", target_key_id=key.key_id)
+    key = data_key_arn(ctx)
     data = SecureBucket(
         f"{ctx.prefix}-data",
-        SecureBucketArgs(bucket_name=names.data_bucket, kms_key_arn=key.arn, tags=tags),
+        SecureBucketArgs(bucket_name=names.data_bucket, kms_key_arn=key, tags=tags),
     )
     artifacts = SecureBucket(
         f"{ctx.prefix}-artifacts",
-        SecureBucketArgs(bucket_name=names.artifacts_bucket, kms_key_arn=key.arn, tags=tags),
+        SecureBucketArgs(bucket_name=names.artifacts_bucket, kms_key_arn=key, tags=tags),
     )
     ops_training = ctx.repository_name("training")
     execution = SageMakerExecutionRole(
@@ -85,7 +97,7 @@ def build_foundation(settings: EnvironmentSettings, ctx: StackContext, names: Na
             account=account,
             region=settings.region,
             bucket_arns=[data.bucket.arn, artifacts.bucket.arn],
-            kms_key_arn=key.arn,
+            kms_key_arn=key,
             ops_repository_arns=[
                 f"arn:aws:ecr:{settings.region}:{settings.accounts.ops}:repository/{ops_training}"
             ],
@@ -128,7 +140,7 @@ def build_workspace(settings: EnvironmentSettings, ctx: StackContext, base: Foun
                 subnet_ids=[s.id for s in network.private_subnets],
                 security_group_id=network.workload_security_group.id,
                 execution_role_arn=base.execution.role.arn,
-                kms_key_arn=base.key.arn,
+                kms_key_arn=base.key_arn,
                 user_profiles=settings.studio.user_profiles,
                 tags=ctx.tags,
             ),
@@ -185,15 +197,17 @@ def build_environment(
         TrainingPipelineArgs(
             pipeline_name=names.pipeline,
             region=region,
-            role_arn=base.execution.role.arn,
+            # Built from names the settings fix, so prod's definition is known at preview.
+            role_arn=names.execution_role_arn(account),
             data_bucket=base.data.bucket.bucket,
             artifacts_bucket=base.artifacts.bucket.bucket,
-            kms_key_arn=base.key.arn,
+            kms_key_arn=base.key_arn,
             model_package_group_name=base.group.model_package_group_name,
             training_image_uri=images["training"],
             inference_instance_type=settings.endpoint.instance_type,
             settings=settings.pipeline,
             tags=ctx.tags,
+            waits_for=[base.execution],
         ),
     )
     deployer = ModelDeployer(
@@ -207,7 +221,7 @@ def build_environment(
             data_capture_s3_uri=pulumi.Output.concat(
                 "s3://", base.artifacts.bucket.bucket, "/data-capture"
             ),
-            kms_key_arn=base.key.arn,
+            kms_key_arn=base.key_arn,
             endpoint=settings.endpoint,
             account=account,
             region=region,
@@ -238,7 +252,7 @@ def build_environment(
         "images": images,
         "data_bucket_name": base.data.bucket.bucket,
         "artifacts_bucket_name": base.artifacts.bucket.bucket,
-        "kms_key_arn": base.key.arn,
+        "kms_key_arn": base.key_arn,
         "execution_role_arn": base.execution.role.arn,
         "model_package_group_name": base.group.model_package_group_name,
         "training_image_uri": images["training"],

@@ -7,7 +7,10 @@ are defined, and no GitHub role it creates may change it. Each account gets
 - the GitHub OIDC provider, a deploy role trusted by exactly that stack's workflow job
   and a read-only preview role trusted by pull requests (`GithubOidc`);
 - for an environment account, `<project>-<stack>-workload-boundary`, the permissions
-  boundary every role that stack creates must carry;
+  boundary every role that stack creates must carry, and the stack's data key
+  (`alias/<project>-<stack>`): made here so its ARN is known when the stack is first
+  previewed (prod's pipeline definition must be fully known, see the policy pack) and so
+  no CI role can schedule its deletion;
 - with a self-managed state backend, the account's `awskms://` secrets key (alias
   `<project>-state`), usable by that account's roles only, and in the state account a
   bucket policy that lets each role reach its own stack's state objects only.
@@ -88,6 +91,57 @@ def state_key(ctx: StackContext, stack: str, backend: StateBackend, provider: aw
     )
 
 
+def data_key_alias(project: str, stack: str) -> str:
+    return f"alias/{project}-{stack}"
+
+
+def data_key(ctx: StackContext, stack: str, scope: AccountScope, provider: aws.Provider) -> None:
+    """An environment's key for data, artifacts, volumes, endpoints and its log groups."""
+    account, region = scope.account, scope.region
+    policy = policy_json(
+        Statement(
+            sid="AccountIamDecides",
+            actions=["kms:*"],
+            principals={"AWS": [f"arn:aws:iam::{account}:root"]},
+            resources=["*"],
+        ),
+        Statement(
+            sid="CloudWatchLogsOfThisAccount",
+            actions=[
+                "kms:Decrypt*",
+                "kms:Describe*",
+                "kms:Encrypt*",
+                "kms:GenerateDataKey*",
+                "kms:ReEncrypt*",
+            ],
+            principals={"Service": [f"logs.{region}.amazonaws.com"]},
+            resources=["*"],
+            conditions={
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": (
+                        f"arn:aws:logs:{region}:{account}:log-group:*"
+                    )
+                }
+            },
+        ),
+    )
+    key = aws.kms.Key(
+        f"{ctx.prefix}-{stack}-data-key",
+        description=f"Encrypts {ctx.project}-{stack} data, artifacts, volumes, endpoints and logs",
+        enable_key_rotation=True,
+        deletion_window_in_days=30,
+        policy=policy,
+        tags={**ctx.tags, "account-role": stack},
+        opts=pulumi.ResourceOptions(provider=provider),
+    )
+    aws.kms.Alias(
+        f"{ctx.prefix}-{stack}-data-key-alias",
+        name=data_key_alias(ctx.project, stack),
+        target_key_id=key.key_id,
+        opts=pulumi.ResourceOptions(provider=provider),
+    )
+
+
 def state_bucket_policy(
     ctx: StackContext,
     backend: StateBackend,
@@ -148,6 +202,7 @@ def build_identity(
                 tags=tags,
                 opts=pulumi.ResourceOptions(provider=providers[stack]),
             )
+            data_key(ctx, stack, scope, providers[stack])
         else:
             deploy = ops_deploy_statements(scope)
         if backend is not None:

@@ -32,6 +32,7 @@ from offline.pipeline.runner import (
     locked_workdir,
     run_locked,
 )
+from offline.pipeline.verification import RECORD_FILE, verify_locally
 
 PIPELINE_TYPE = "aws:sagemaker/pipeline:Pipeline"
 _OUTPUT_KEYS = {
@@ -154,8 +155,14 @@ def run(
     workdir: Path,
     dataset: Path | None = None,
     on_approved: ApprovalHook | None = None,
+    *,
+    verify: bool = False,
 ) -> int:
-    """Run the stack's planned pipeline locally; the exit status of the module docstring."""
+    """Run the stack's planned pipeline locally; the exit status of the module docstring.
+
+    `verify`: then prove the run as the staging promotion job does (`ml.verify`), writing
+    `<workdir>/verification.json`; exit 1 if a check fails.
+    """
     try:
         definition, outputs = load_plan(plan_dir, stack)
         if dataset is not None and not dataset.is_file():
@@ -168,10 +175,18 @@ def run(
             local_aws(outputs.region, outputs.account_id) as aws,
         ):
             result = run_locked(definition, outputs, aws, workdir, on_approved=on_approved, **extra)
+            print_summary(result)
+            if verify:
+                print("\nverifying the commit as the staging promotion job does (ml.verify):")
+                record = verify_locally(
+                    stack, _read_plan(plan_dir, stack)[1].outputs, result, aws, workdir
+                )
+                print(f"wrote {workdir / RECORD_FILE}")
+                if not record.passed:
+                    return 1
     except (Exception, KeyboardInterrupt) as error:
         print(describe(error, workdir), file=sys.stderr)
         return exit_status(error)
-    print_summary(result)
     return 0
 
 
@@ -185,6 +200,11 @@ def main(argv: list[str] | None = None, on_approved: ApprovalHook | None = None)
     parser.add_argument(
         "--deploy", action="store_true", help="hand an approval to the stack's deployer"
     )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="then run staging's checks (ml.verify) and write <workdir>/verification.json",
+    )
     args = parser.parse_args(argv)
     workdir = args.workdir or Path("build/local") / args.stack
     hook = on_approved
@@ -194,7 +214,7 @@ def main(argv: list[str] | None = None, on_approved: ApprovalHook | None = None)
         except PlanError as error:
             print(describe(error, workdir), file=sys.stderr)
             return EXIT_USAGE
-    return run(args.stack, args.plan_dir, workdir, args.dataset, hook)
+    return run(args.stack, args.plan_dir, workdir, args.dataset, hook, verify=args.verify)
 
 
 if __name__ == "__main__":

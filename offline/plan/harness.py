@@ -79,10 +79,13 @@ def plan_stack(
     unbuilt_tags: frozenset[str] = frozenset(),
     stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
     verification: Mapping[str, Any] | None = None,
+    first_preview: bool = False,
 ) -> StackPlan:
     """Run the program for `stack` under mocks; raise SettingsError on bad settings.
 
     `verification`: the staging promotion job's record, as `PROMOTE_VERIFICATION` gives it.
+    `first_preview`: `pulumi preview` of a stack that does not exist yet (implies `preview`):
+    every computed output is unknown.
     """
     config = dict(config if config is not None else read_stack_config(stack))
     settings = settings_of(stack, config)
@@ -91,6 +94,7 @@ def plan_stack(
         region=settings.region,
         unbuilt_tags=unbuilt_tags,
         stack_outputs=stack_outputs,
+        first_preview=first_preview,
     )
     asyncio.set_event_loop(asyncio.new_event_loop())
     pulumi_settings.ROOT.set(None)
@@ -98,6 +102,7 @@ def plan_stack(
         {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
     )
     monitor = CapturingMonitor(mocks)
+    preview = preview or first_preview
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     outputs: dict[str, Any] = {}
 

@@ -44,8 +44,14 @@ class OfflineMocks(pulumi.runtime.Mocks):
         region: str,
         unbuilt_tags: frozenset[str] = frozenset(),
         stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+        first_preview: bool = False,
     ) -> None:
-        """`stack_outputs`: outputs of other stacks by stack name, for StackReferences."""
+        """`stack_outputs`: outputs of other stacks by stack name, for StackReferences.
+
+        `first_preview`: answer as the engine does when nothing exists yet: a resource's
+        outputs are only its inputs, and its ID and computed outputs (ARNs) are unknown.
+        """
+        self.first_preview = first_preview
         self.account = account
         self.region = region
         self.unbuilt_tags = unbuilt_tags
@@ -57,6 +63,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
             "aws:index/getAvailabilityZones:getAvailabilityZones": self._zones,
             "aws:servicequotas/getServiceQuota:getServiceQuota": self._quota,
             "aws:index/getCallerIdentity:getCallerIdentity": self._caller,
+            "aws:kms/getKey:getKey": self._kms_key,
         }
 
     # invokes -----------------------------------------------------------------
@@ -121,6 +128,12 @@ class OfflineMocks(pulumi.runtime.Mocks):
             "value": 0,
         }
 
+    def _kms_key(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The key an alias names: a stable key ID derived from account and alias."""
+        key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.account}/{args['keyId']}"))
+        arn = f"arn:aws:kms:{self.region}:{self.account}:key/{key_id}"
+        return {"arn": arn, "id": key_id, "keyId": args["keyId"], "keyState": "Enabled"}
+
     def _caller(self, _args: dict[str, Any]) -> dict[str, Any]:
         return {
             "id": self.account,
@@ -149,6 +162,8 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 raise LookupError(f"unknown stack {stack!r}")
             outputs = dict(self.stack_outputs[short])
             return stack, {"name": stack, "outputs": outputs, "secretOutputNames": []}
+        if self.first_preview:
+            return "", inputs
         account = self._account_of(args.provider)
         resource_id, extra = self._outputs(args.typ, args.name, inputs, account)
         return resource_id, {**inputs, **extra}

@@ -280,7 +280,7 @@ def test_preview_roles_write_only_locks_and_read_only_what_a_preview_needs(
 
 
 def test_each_account_has_its_own_state_key_and_the_bucket_agrees(with_state: StackPlan) -> None:
-    keys = with_state.of_type("aws:kms/key:Key")
+    keys = [k for k in with_state.of_type("aws:kms/key:Key") if k.name.endswith("-state-key")]
     assert sorted(_account_of(with_state, k.provider) for k in keys) == sorted(ACCOUNTS.values())
     (policy,) = with_state.of_type("aws:s3/bucketPolicy:BucketPolicy")
     assert policy.inputs["bucket"] == STATE_BUCKET
@@ -356,3 +356,18 @@ def test_no_role_is_administrator_or_wildcard(stack_plans: dict[str, StackPlan])
         text = json.dumps([r.inputs for r in plan.resources])
         assert "AdministratorAccess" not in text
         assert "AmazonSageMakerFullAccess" not in text
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_each_environment_data_key_is_the_bootstrap_s_and_ci_cannot_delete_it(
+    identity: StackPlan, stack: str
+) -> None:
+    key = identity.one("aws:kms/key:Key", f"promote-code-identity-{stack}-data-key")
+    assert _account_of(identity, key.provider) == ACCOUNTS[stack]
+    assert key.inputs["enableKeyRotation"] is True
+    alias = identity.one("aws:kms/alias:Alias", f"promote-code-identity-{stack}-data-key-alias")
+    assert alias.inputs["name"] == f"alias/promote-code-{stack}"
+    for owner, statement in allows(identity):
+        for action in as_list(statement["Action"]):
+            for forbidden in ("kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:PutKeyPolicy"):
+                assert not covers(action, forbidden), (owner, statement["Sid"], action)
