@@ -68,6 +68,29 @@ class UpdateEndpoint:
         return {"EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}"}
 
 
+def wire(sqs: Any, events: Any, config: DeployerConfig) -> tuple[str, str, str]:
+    """The rule, the FIFO queue and its dead-letter queue, as the component sets them."""
+    settings = delivery.QueueSettings.for_rollout(config.rollout)
+    dlq = sqs.create_queue(
+        QueueName="bench-dlq.fifo", Attributes=settings.dead_letter_attributes("alias/bench")
+    )["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])
+    queue = sqs.create_queue(
+        QueueName="bench.fifo",
+        Attributes=settings.queue_attributes(dlq_arn["Attributes"]["QueueArn"], "alias/bench"),
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    queue_arn_value = queue_arn["Attributes"]["QueueArn"]
+    events.put_rule(Name="bench", EventPattern=json.dumps(deployer_event_pattern(GROUP)))
+    events.put_targets(
+        Rule="bench",
+        Targets=[
+            {"Id": "q", "Arn": queue_arn_value, "SqsParameters": {"MessageGroupId": ENDPOINT}}
+        ],
+    )
+    return queue, queue_arn_value, dlq
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=10)
@@ -97,24 +120,7 @@ def main() -> int:
             rollout=RolloutConfig(mode="canary", canary_percent=10),
             rollback_alarm_names=(f"{ENDPOINT}-invocation-5xx",),
         )
-        settings = delivery.QueueSettings.for_rollout(config.rollout)
-        dlq = sqs.create_queue(
-            QueueName="bench-dlq.fifo", Attributes=settings.dead_letter_attributes("alias/bench")
-        )["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])
-        queue = sqs.create_queue(
-            QueueName="bench.fifo",
-            Attributes=settings.queue_attributes(dlq_arn["Attributes"]["QueueArn"], "alias/bench"),
-        )["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
-        queue_arn_value = queue_arn["Attributes"]["QueueArn"]
-        events.put_rule(Name="bench", EventPattern=json.dumps(deployer_event_pattern(GROUP)))
-        events.put_targets(
-            Rule="bench",
-            Targets=[
-                {"Id": "q", "Arn": queue_arn_value, "SqsParameters": {"MessageGroupId": ENDPOINT}}
-            ],
-        )
+        queue, queue_arn_value, dlq = wire(sqs, events, config)
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         sm.create_model_package_group(ModelPackageGroupName=GROUP)
         env = {
