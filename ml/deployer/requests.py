@@ -96,6 +96,8 @@ def plan_for(config: DeployerConfig, package_arn: str, version: int) -> Plan:
     model_request: dict[str, Any] = {
         "PrimaryContainer": {"ModelPackageName": package_arn},
         "ExecutionRoleArn": config.execution_role_arn,
+        # The inference container needs no network (Security Hub SageMaker.5).
+        "EnableNetworkIsolation": True,
     }
     model_name = naming.model_name(config.endpoint_name, version, model_request)
     variant = {

@@ -189,6 +189,7 @@ def expect_new_model_and_config(stubber: Stubber, version: int, instance_count: 
             "ModelName": plan.model_name,
             "PrimaryContainer": {"ModelPackageName": package_arn(version)},
             "ExecutionRoleArn": ROLE_ARN,
+            "EnableNetworkIsolation": True,
             "Tags": tags(version),
         },
     )
@@ -309,6 +310,7 @@ def test_retry_after_a_partial_failure_reuses_the_model_and_config(
             "ModelName": plan.model_name,
             "PrimaryContainer": {"ModelPackageName": package_arn(3)},
             "ExecutionRoleArn": ROLE_ARN,
+            "EnableNetworkIsolation": True,
             "CreationTime": NOW,
             "ModelArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model/{plan.model_name}",
         },
