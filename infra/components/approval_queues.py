@@ -4,10 +4,13 @@ EventBridge rule -> SQS FIFO queue (message group = endpoint, content-based
 deduplication) -> the deployer's event source mapping. After
 `ml.deployer.delivery.MAX_RECEIVES` receives SQS moves a message to a FIFO
 dead-letter queue; events the rule cannot deliver go to a standard queue
-(EventBridge dead-letter queues cannot be FIFO). All three are encrypted with
-a customer managed key whose policy lets only this rule's EventBridge
-deliveries use it besides IAM principals of the account; both dead-letter
-queues have an alarm. Created by `ModelDeployer` as its children.
+(EventBridge dead-letter queues cannot be FIFO). All three are SSE-KMS
+encrypted with the stack's data key, which the identity bootstrap makes (CI
+may not create keys). EventBridge can write to an SSE-KMS queue only if the
+key policy lets `events.amazonaws.com` call kms:GenerateDataKey and
+kms:Decrypt (EventBridge user guide, "Amazon SQS queue target"); the queue
+policies let only this stack's rule send. Both dead-letter queues have an
+alarm. Created by `ModelDeployer` as its children.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ class QueueArgs:
     rule_arn: pulumi.Input[str]
     rule_name: pulumi.Input[str]
     endpoint_name: pulumi.Output[str]
+    kms_key_arn: pulumi.Input[str]
+    """The stack's data key (made by the identity bootstrap); its key policy must let
+    events.amazonaws.com use it for this account's rules (see the module docstring)."""
     settings: delivery.QueueSettings
     account: str
     tags: Mapping[str, str]
@@ -40,7 +46,6 @@ class QueueArgs:
 
 @dataclass(frozen=True)
 class ApprovalQueues:
-    key: aws.kms.Key
     queue: aws.sqs.Queue
     """FIFO queue of approvals, one message group per endpoint."""
     dead_letter_queue: aws.sqs.Queue
@@ -52,42 +57,17 @@ class ApprovalQueues:
 
 
 def approval_queues(name: str, args: QueueArgs, opts: pulumi.ResourceOptions) -> ApprovalQueues:
-    """The key, the three queues, their policies, the rule's target and two alarms."""
+    """The three queues, their policies, the rule's target and two alarms."""
     tags = dict(args.tags)
     endpoint_name = args.endpoint_name
     settings = args.settings
     from_rule = {"ArnEquals": {"aws:SourceArn": args.rule_arn}}
-    # A customer managed key: EventBridge may only write to an SSE-KMS queue whose key
-    # policy lets events.amazonaws.com use the key (the AWS managed aws/sqs key cannot).
-    key = aws.kms.Key(
-        f"{name}-queue-key",
-        description=endpoint_name.apply(lambda n: f"Encrypts the deployer queues of {n}"),
-        enable_key_rotation=True,
-        deletion_window_in_days=30,
-        policy=policy_json(
-            Statement(
-                sid="AccountAdministersKeyThroughIam",
-                actions=["kms:*"],
-                principals={"AWS": [f"arn:{args.partition}:iam::{args.account}:root"]},
-                resources=["*"],
-            ),
-            Statement(
-                sid="RuleEncryptsMessages",
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                principals={"Service": ["events.amazonaws.com"]},
-                resources=["*"],
-                conditions=from_rule,
-            ),
-        ),
-        tags=tags,
-        opts=opts,
-    )
     dead_letter_queue = aws.sqs.Queue(
         f"{name}-dlq",
         name=endpoint_name.apply(lambda n: f"{n}-approvals-dlq.fifo"),
         fifo_queue=True,
         content_based_deduplication=True,
-        kms_master_key_id=key.arn,
+        kms_master_key_id=args.kms_key_arn,
         message_retention_seconds=settings.retention_seconds,
         tags=tags,
         opts=opts,
@@ -98,7 +78,7 @@ def approval_queues(name: str, args: QueueArgs, opts: pulumi.ResourceOptions) ->
         fifo_queue=True,
         # EventBridge sets no deduplication id: the body (the event, with its id) is it.
         content_based_deduplication=True,
-        kms_master_key_id=key.arn,
+        kms_master_key_id=args.kms_key_arn,
         visibility_timeout_seconds=settings.visibility_timeout_seconds,
         message_retention_seconds=settings.retention_seconds,
         redrive_policy=dead_letter_queue.arn.apply(settings.redrive_policy),
@@ -108,7 +88,7 @@ def approval_queues(name: str, args: QueueArgs, opts: pulumi.ResourceOptions) ->
     undelivered_queue = aws.sqs.Queue(
         f"{name}-undelivered",
         name=endpoint_name.apply(lambda n: f"{n}-undelivered-approvals"),
-        kms_master_key_id=key.arn,
+        kms_master_key_id=args.kms_key_arn,
         message_retention_seconds=settings.retention_seconds,
         tags=tags,
         opts=opts,
@@ -159,7 +139,7 @@ def approval_queues(name: str, args: QueueArgs, opts: pulumi.ResourceOptions) ->
         opts,
     )
     return ApprovalQueues(
-        key, queue, dead_letter_queue, undelivered_queue, dead_letter_alarm, undelivered_alarm
+        queue, dead_letter_queue, undelivered_queue, dead_letter_alarm, undelivered_alarm
     )
 
 

@@ -68,7 +68,6 @@ class ModelDeployer(pulumi.ComponentResource):
     function: aws.lambda_.Function
     role: aws.iam.Role
     rule: aws.cloudwatch.EventRule
-    queue_key: aws.kms.Key
     queue: aws.sqs.Queue
     """FIFO queue of approvals, one message group per endpoint."""
     dead_letter_queue: aws.sqs.Queue
@@ -121,6 +120,7 @@ class ModelDeployer(pulumi.ComponentResource):
                 rule_arn=self.rule.arn,
                 rule_name=self.rule.name,
                 endpoint_name=endpoint_name,
+                kms_key_arn=args.kms_key_arn,
                 settings=queues,
                 account=args.account,
                 partition=args.partition,
@@ -129,7 +129,7 @@ class ModelDeployer(pulumi.ComponentResource):
             ),
             child,
         )
-        self.queue_key, self.queue = delivered.key, delivered.queue
+        self.queue = delivered.queue
         self.dead_letter_queue = delivered.dead_letter_queue
         self.undelivered_queue = delivered.undelivered_queue
         self.dead_letter_alarm = delivered.dead_letter_alarm
@@ -139,6 +139,8 @@ class ModelDeployer(pulumi.ComponentResource):
             f"{name}-logs",
             name=endpoint_name.apply(lambda n: f"/aws/lambda/{n}-deployer"),
             retention_in_days=LOG_RETENTION_DAYS,
+            # The stack key's policy lets CloudWatch Logs of this account use it.
+            kms_key_id=args.kms_key_arn,
             tags=tags,
             opts=child,
         )
@@ -154,7 +156,6 @@ class ModelDeployer(pulumi.ComponentResource):
                 log_group_arn=log_group.arn,
                 queue_arn=self.queue.arn,
                 dead_letter_queue_arn=self.dead_letter_queue.arn,
-                queue_key_arn=self.queue_key.arn,
             ),
             tags=tags,
             opts=child,
@@ -289,7 +290,6 @@ def deployer_statements(
     log_group_arn: pulumi.Input[str],
     queue_arn: pulumi.Input[str],
     dead_letter_queue_arn: pulumi.Input[str],
-    queue_key_arn: pulumi.Input[str],
 ) -> list[Statement]:
     """The deployer role's policy: this stack's group, endpoint, configs, models, queues."""
     sagemaker = f"arn:{args.partition}:sagemaker:{args.region}:{args.account}"
@@ -381,10 +381,11 @@ def deployer_statements(
             actions=["sqs:SendMessage"],
             resources=[dead_letter_queue_arn],
         ),
+        # The queues are encrypted with the stack key: receiving decrypts, sending encrypts.
         Statement(
-            sid="UseQueueKey",
+            sid="UseKeyForQueues",
             actions=["kms:Decrypt", "kms:GenerateDataKey"],
-            resources=[queue_key_arn],
+            resources=[args.kms_key_arn],
         ),
         # HeadObject before CreateModel: the package's artifact must exist.
         Statement(
