@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from ml.deployer import delivery
 from ml.deployer import handler as handler_module
@@ -280,3 +280,104 @@ def test_a_rejected_package_still_served_is_a_warning_with_what_to_do(
     assert line["level"] == "WARNING"
     assert served in line["warning"]
     assert "--version 1" in line["warning"]
+
+
+class FailingSageMaker:
+    """Every call fails with `error`."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def __getattr__(self, name: str) -> Any:
+        def call(**_: Any) -> Any:
+            raise self.error
+
+        return call
+
+
+class RecordingSqs:
+    def __init__(self) -> None:
+        self.visibility: list[int] = []
+        self.sent: list[dict[str, Any]] = []
+
+    def change_message_visibility(self, **kwargs: Any) -> None:
+        self.visibility.append(kwargs["VisibilityTimeout"])
+
+    def send_message(self, **kwargs: Any) -> dict[str, str]:
+        self.sent.append(kwargs)
+        return {"MessageId": "dead"}
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (
+            ClientError(
+                {"Error": {"Code": "InternalFailure"}, "ResponseMetadata": {"HTTPStatusCode": 500}},
+                "X",
+            ),
+            True,
+        ),
+        (
+            ClientError(
+                {
+                    "Error": {"Code": "ThrottlingException"},
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+                "X",
+            ),
+            True,
+        ),
+        (
+            EndpointConnectionError(endpoint_url="https://api.sagemaker.eu-west-1.amazonaws.com"),
+            True,
+        ),
+        (
+            ClientError(
+                {
+                    "Error": {"Code": "AccessDeniedException"},
+                    "ResponseMetadata": {"HTTPStatusCode": 403},
+                },
+                "X",
+            ),
+            False,
+        ),
+    ],
+    ids=["http-500", "throttling", "connection", "access-denied"],
+)
+def test_transient_aws_failures_return_to_the_queue_and_others_are_dead_lettered(
+    error: Exception, retried: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sqs = RecordingSqs()
+    env = {
+        **deployer_config().to_env(),
+        delivery.QUEUE_URL_ENV: "https://sqs/q.fifo",
+        delivery.DEAD_LETTER_QUEUE_URL_ENV: "https://sqs/dlq.fifo",
+    }
+    arn = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/x/1"
+    record = {
+        "messageId": "m1",
+        "receiptHandle": "r1",
+        "body": json.dumps(approval_event(arn, GROUP, 1)),
+        "attributes": {"ApproximateReceiveCount": "3", "MessageGroupId": ENDPOINT},
+        "eventSource": "aws:sqs",
+    }
+    clients = {"sqs": sqs, "sagemaker": FailingSageMaker(error), "s3": NoCallsClient()}
+
+    response = handle_invocation({"Records": [record]}, env, clients.__getitem__)
+
+    (line,) = log_lines(capsys.readouterr().out)
+    if retried:
+        assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+        assert (line["action"], line["retryable"], line["needs_operator"]) == ("retry", True, False)
+        assert sqs.visibility == [4 * delivery.FIRST_RETRY_DELAY_SECONDS]  # third receive
+        assert sqs.sent == []
+    else:
+        assert response == {"batchItemFailures": []}
+        assert (line["action"], line["needs_operator"], line["dead_lettered"]) == (
+            "failed",
+            True,
+            True,
+        )
+        assert sqs.visibility == []
+        assert len(sqs.sent) == 1
