@@ -23,7 +23,8 @@ from pathlib import Path
 
 from ml.data.synthetic import DEFAULT_CSV
 from ml.pipeline.code import code_uris
-from ml.pipeline.definition import PipelineConfig, definition_json
+from ml.pipeline.contract import PipelineConfig
+from ml.pipeline.definition import definition_json
 from ml.steps import preprocess, train
 from offline.aws import local_aws
 from offline.pipeline.runner import StackOutputs, run_local
@@ -35,7 +36,8 @@ BUILD = textwrap.dedent(
     import json, sys, time
     fields = json.loads(sys.argv[1])
     started = time.perf_counter()
-    from ml.pipeline.definition import PipelineConfig, definition_json
+    from ml.pipeline.contract import PipelineConfig
+    from ml.pipeline.definition import definition_json
     definition_json(PipelineConfig(**fields))
     built = time.perf_counter()
     definition_json(PipelineConfig(**{**fields, "name": "promote-code-second"}))

@@ -13,13 +13,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from ml import limits
+
 STACKS: tuple[str, ...] = ("ops", "dev", "staging", "prod")
+"""The stacks CI deploys, one per account."""
 ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
+PROMOTION_ORDER: tuple[str, ...] = ENVIRONMENTS
+"""A commit goes dev -> staging -> prod; a stack may promote only from the one before it."""
+IDENTITY_STACK = "identity"
+"""The administrator's bootstrap stack (GitHub OIDC, CI roles, boundaries); never run by CI."""
 SETTINGS_KEY = "promote:settings"
 
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
 _REPO_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
-_INSTANCE_RE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 
 
 class SettingsError(Exception):
@@ -69,7 +75,8 @@ class Accounts(_Model):
         return self
 
     def for_stack(self, stack: str) -> str:
-        return str(getattr(self, stack))
+        """The account a stack deploys into (the identity bootstrap runs from ops)."""
+        return str(getattr(self, "ops" if stack == IDENTITY_STACK else stack))
 
     @property
     def environment_accounts(self) -> tuple[str, ...]:
@@ -90,9 +97,9 @@ class GithubSettings(_Model):
 
 
 class AccountAccess(_Model):
-    """How the ops stack reaches one account: a role to assume or a named profile."""
+    """How the identity bootstrap reaches one account: a role to assume or a named profile."""
 
-    role_arn: str | None = Field(default=None, description="Role the ops stack assumes there.")
+    role_arn: str | None = Field(default=None, description="Role the administrator assumes.")
     profile: str | None = Field(default=None, description="AWS CLI profile for that account.")
 
     @model_validator(mode="after")
@@ -118,32 +125,48 @@ class _CommonSettings(_Model):
         return self
 
 
-class OpsSettings(_CommonSettings):
-    """Settings of the `ops` stack."""
+_BUCKET_RE = re.compile(r"^(?!xn--)(?!.*-s3alias$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
-    access: dict[Literal["ops", "dev", "staging", "prod"], AccountAccess] = Field(
-        default_factory=dict,
-        description="How the ops stack reaches each account (role_arn or profile). Unset: "
-        "ambient credentials for ops, OrganizationAccountAccessRole in the others.",
-    )
-    untagged_image_expiry_days: int = Field(
-        default=7, ge=1, le=365, description="Untagged ECR images are expired after this."
-    )
-    state_bucket: str | None = Field(
-        default=None,
-        description="S3 bucket of a self-managed Pulumi state backend the deploy roles may use.",
-    )
-    state_secrets_key_arn: str | None = Field(
-        default=None,
-        description="KMS key of the stacks' awskms:// secrets provider the GitHub roles may use.",
+
+class StateSettings(_Model):
+    """A self-managed Pulumi state backend: `pulumi login s3://<bucket>`."""
+
+    bucket: str = Field(description="S3 bucket of the state backend (a name, no wildcards).")
+    account: Literal["ops", "dev", "staging", "prod"] = Field(
+        default="ops", description="Which of the four accounts holds the bucket."
     )
 
     @model_validator(mode="after")
-    def _state_key(self) -> OpsSettings:
-        key = self.state_secrets_key_arn
-        if key is not None and not re.match(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/.+$", key):
-            raise ValueError(f"state_secrets_key_arn must be a KMS key ARN, got {key!r}")
+    def _bucket_name(self) -> StateSettings:
+        name = self.bucket
+        if not _BUCKET_RE.match(name) or ".." in name or re.match(r"^\d+\.\d+\.\d+\.\d+$", name):
+            raise ValueError(
+                f"bucket must be an S3 bucket name (3-63 lowercase letters, digits, dots and "
+                f"hyphens, no wildcards), got {name[:80]!r}"
+            )
         return self
+
+
+class OpsSettings(_CommonSettings):
+    """Settings of the `ops` stack."""
+
+    untagged_image_expiry_days: int = Field(
+        default=7, ge=1, le=365, description="Untagged ECR images are expired after this."
+    )
+
+
+class IdentitySettings(_CommonSettings):
+    """Settings of the `identity` bootstrap stack, applied by an administrator."""
+
+    access: dict[Literal["ops", "dev", "staging", "prod"], AccountAccess] = Field(
+        default_factory=dict,
+        description="How the administrator reaches each account (role_arn or profile). Unset: "
+        "ambient credentials for ops, OrganizationAccountAccessRole in the others.",
+    )
+    state: StateSettings | None = Field(
+        default=None,
+        description="Self-managed state backend the CI roles may use (each its own stack only).",
+    )
 
     def access_for(self, stack: str) -> AccountAccess | None:
         """The configured access, or None for ops (ambient credentials)."""
@@ -154,6 +177,14 @@ class OpsSettings(_CommonSettings):
             return None
         account = self.accounts.for_stack(stack)
         return AccountAccess(role_arn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole")
+
+
+def source_in_order(stack: str) -> str | None:
+    """The stack `stack` may promote from: the one before it in PROMOTION_ORDER."""
+    if stack not in PROMOTION_ORDER:
+        return None
+    position = PROMOTION_ORDER.index(stack)
+    return PROMOTION_ORDER[position - 1] if position > 0 else None
 
 
 class NetworkSettings(_Model):
@@ -186,10 +217,11 @@ class GpuQuotaRequest(_Model):
 
     @model_validator(mode="after")
     def _instance(self) -> GpuQuotaRequest:
-        if not _INSTANCE_RE.match(self.instance_type):
-            raise ValueError(
-                f"instance_type must look like ml.g4dn.xlarge, got {self.instance_type!r}"
-            )
+        problem = limits.instance_type_problem(
+            "instance_type", self.instance_type, "ml.g4dn.xlarge"
+        )
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property
@@ -223,29 +255,45 @@ class RetrainingSettings(_Model):
         return self
 
 
+def _bounded(bounds: limits.Bounds[Any], description: str) -> Any:
+    """A numeric field whose default and range are the ones the ML configs check (`ml.limits`)."""
+    return Field(
+        default=bounds.default,
+        ge=bounds.minimum,
+        le=bounds.maximum,
+        gt=bounds.exclusive_minimum,
+        description=description,
+    )
+
+
 class PipelineSettings(_Model):
     processing_instance_type: str = Field(
-        default="ml.m5.large", description="Instance type of the processing steps."
+        default=limits.DEFAULT_INSTANCE_TYPE, description="Instance type of the processing steps."
     )
     training_instance_type: str = Field(
-        default="ml.m5.large", description="Instance type of the training step (GPU optional)."
+        default=limits.DEFAULT_INSTANCE_TYPE,
+        description="Instance type of the training step (GPU optional).",
     )
-    accuracy_threshold: float = Field(
-        default=0.7, gt=0, le=1, description="Default minimum accuracy to register and approve."
+    accuracy_threshold: float = _bounded(
+        limits.ACCURACY_THRESHOLD, "Default minimum accuracy to register and approve."
     )
-    epochs: int = Field(default=20, ge=1, le=1000, description="Default training epochs.")
-    batch_size: int = Field(default=256, ge=1, description="Default training batch size.")
-    learning_rate: float = Field(default=0.001, gt=0, le=1, description="Default learning rate.")
+    epochs: int = _bounded(limits.EPOCHS, "Default training epochs.")
+    batch_size: int = _bounded(limits.BATCH_SIZE, "Default training batch size.")
+    learning_rate: float = _bounded(limits.LEARNING_RATE, "Default learning rate.")
     cache_expire_after: str = Field(
-        default="P30D",
+        default=limits.DEFAULT_CACHE_EXPIRE_AFTER,
         description="ISO 8601 duration train and evaluate results stay cached (preprocess: never).",
     )
 
     @model_validator(mode="after")
-    def _instances(self) -> PipelineSettings:
-        for key in ("processing_instance_type", "training_instance_type"):
-            if not _INSTANCE_RE.match(getattr(self, key)):
-                raise ValueError(f"{key} must look like ml.m5.large, got {getattr(self, key)!r}")
+    def _shapes(self) -> PipelineSettings:
+        problems = [
+            limits.instance_type_problem("processing_instance_type", self.processing_instance_type),
+            limits.instance_type_problem("training_instance_type", self.training_instance_type),
+            limits.duration_problem("cache_expire_after", self.cache_expire_after),
+        ]
+        if any(problems):
+            raise ValueError("; ".join(problem for problem in problems if problem))
         return self
 
 
@@ -254,33 +302,37 @@ PROD_MIN_ENDPOINT_INSTANCES = 2
 
 
 class RolloutSettings(_Model):
-    mode: Literal["canary", "linear", "all_at_once"] = Field(
-        default="all_at_once",
+    mode: limits.RolloutMode = Field(
+        default=limits.DEFAULT_ROLLOUT_MODE,
         description="Blue/green traffic shifting; canary and linear need 2+ instances.",
     )
-    canary_percent: int = Field(
-        default=10, ge=1, le=50, description="Canary: traffic share of the first step (1-50 %)."
+    canary_percent: int = _bounded(
+        limits.CANARY_PERCENT,
+        f"Canary: traffic share of the first step ({limits.CANARY_PERCENT.span} %).",
     )
-    linear_step_percent: int = Field(
-        default=20, ge=10, le=50, description="Linear: traffic share of each step (10-50 %)."
+    linear_step_percent: int = _bounded(
+        limits.LINEAR_STEP_PERCENT,
+        f"Linear: traffic share of each step ({limits.LINEAR_STEP_PERCENT.span} %).",
     )
-    wait_seconds: int = Field(default=300, ge=0, le=3600, description="Wait between traffic steps.")
-    termination_wait_seconds: int = Field(
-        default=120, ge=0, le=3600, description="Wait before the old fleet is terminated."
+    wait_seconds: int = _bounded(limits.WAIT_SECONDS, "Wait between traffic steps.")
+    termination_wait_seconds: int = _bounded(
+        limits.TERMINATION_WAIT_SECONDS, "Wait before the old fleet is terminated."
     )
-    maximum_execution_timeout_seconds: int = Field(
-        default=3600, ge=600, le=28800, description="Upper bound of one blue/green rollout."
+    maximum_execution_timeout_seconds: int = _bounded(
+        limits.MAXIMUM_EXECUTION_TIMEOUT_SECONDS, "Upper bound of one blue/green rollout."
     )
 
 
 class EndpointSettings(_Model):
-    instance_type: str = Field(default="ml.m5.large", description="Endpoint instance type.")
-    instance_count: int = Field(default=1, ge=1, le=20, description="Endpoint instances.")
+    instance_type: str = Field(
+        default=limits.DEFAULT_INSTANCE_TYPE, description="Endpoint instance type."
+    )
+    instance_count: int = _bounded(limits.INSTANCE_COUNT, "Endpoint instances.")
     rollout: RolloutSettings = Field(
         default_factory=RolloutSettings, description="Blue/green rollout."
     )
-    data_capture_sampling_percent: int = Field(
-        default=100, ge=1, le=100, description="Share of requests captured to S3."
+    data_capture_sampling_percent: int = _bounded(
+        limits.DATA_CAPTURE_SAMPLING_PERCENT, "Share of requests captured to S3."
     )
     latency_alarm_microseconds: int = Field(
         default=500_000, ge=1_000, description="ModelLatency (p90) that triggers rollback."
@@ -291,10 +343,9 @@ class EndpointSettings(_Model):
 
     @model_validator(mode="after")
     def _instance(self) -> EndpointSettings:
-        if not _INSTANCE_RE.match(self.instance_type):
-            raise ValueError(
-                f"instance_type must look like ml.m5.large, got {self.instance_type!r}"
-            )
+        problem = limits.instance_type_problem("instance_type", self.instance_type)
+        if problem:
+            raise ValueError(problem)
         if self.rollout.mode != "all_at_once" and self.instance_count < 2:
             raise ValueError(
                 f"rollout.mode {self.rollout.mode} shifts part of the traffic to part of the "
@@ -343,7 +394,7 @@ class EnvironmentSettings(_CommonSettings):
         return self
 
 
-Settings = OpsSettings | EnvironmentSettings
+Settings = OpsSettings | EnvironmentSettings | IdentitySettings
 
 
 def _key_path(loc: Sequence[int | str]) -> str:
@@ -379,23 +430,23 @@ def load_settings(
 ) -> Settings:
     """Validate one stack's settings; raise SettingsError with every problem found."""
     source = f"Pulumi.{stack}.yaml"
-    if stack not in STACKS:
+    if stack not in (*STACKS, IDENTITY_STACK):
         raise SettingsError(
             f"unknown stack {stack!r}: this project has the stacks {', '.join(STACKS)} "
-            "(pulumi stack select ops|dev|staging|prod)"
+            f"and the {IDENTITY_STACK} bootstrap (pulumi stack select ops|dev|staging|prod)"
         )
     if raw is None:
         raise SettingsError(f"{source}: {SETTINGS_KEY} is missing; copy it from Pulumi.dev.yaml")
     if not isinstance(raw, Mapping):
         raise SettingsError(f"{source}: {SETTINGS_KEY} must be an object, got {raw!r}")
-    model: type[OpsSettings] | type[EnvironmentSettings] = (
-        OpsSettings if stack == "ops" else EnvironmentSettings
-    )
+    model = _MODELS.get(stack, EnvironmentSettings)
     try:
         settings = model.model_validate(dict(raw))
     except ValidationError as error:
         raise SettingsError(_describe(error, source)) from None
     _check_aws_config(source, stack, settings, aws_region, allowed_account_ids)
+    if isinstance(settings, EnvironmentSettings):
+        _check_promotion_source(source, stack, settings.promotion.source_stack)
     if (
         stack == "prod"
         and isinstance(settings, EnvironmentSettings)
@@ -407,6 +458,31 @@ def load_settings(
             f"got {settings.endpoint.instance_count}"
         )
     return settings
+
+
+_MODELS: dict[str, type[OpsSettings] | type[EnvironmentSettings] | type[IdentitySettings]] = {
+    "ops": OpsSettings,
+    IDENTITY_STACK: IdentitySettings,
+}
+
+
+def _check_promotion_source(source: str, stack: str, source_stack: str | None) -> None:
+    """A stack promotes only from the one before it in PROMOTION_ORDER (prod from staging)."""
+    if source_stack is None:
+        return
+    allowed = source_in_order(stack)
+    parts = source_stack.split("/")
+    if allowed is None or len(parts) != 3 or parts[2] != allowed or not all(parts):
+        expected = (
+            f"organization/<project>/{allowed} (the stack before {stack} in the promotion "
+            f"order {' -> '.join(PROMOTION_ORDER)})"
+            if allowed is not None
+            else f"nothing: {stack} is first in the promotion order; remove promotion"
+        )
+        raise SettingsError(
+            f"{source}: {SETTINGS_KEY}.promotion.source_stack is {source_stack[:120]!r}; "
+            f"it must be {expected}"
+        )
 
 
 def _check_aws_config(

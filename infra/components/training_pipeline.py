@@ -11,7 +11,7 @@ and key ARNs are known.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -19,7 +19,8 @@ import pulumi_aws as aws
 
 from infra.settings import PipelineSettings
 from ml.pipeline.code import STEP_SCRIPTS, code_uris, content_key
-from ml.pipeline.definition import PipelineConfig, definition_json
+from ml.pipeline.contract import PipelineConfig
+from ml.pipeline.definition import definition_json
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class TrainingPipelineArgs:
     inference_instance_type: str
     settings: PipelineSettings
     tags: Mapping[str, str]
+    waits_for: Sequence[pulumi.Resource] = ()
+    """Resources the pipeline needs to exist first (the execution role), when the inputs
+    above are plain names and ARNs so that the definition is known at preview time."""
 
 
 def render_definition(args: TrainingPipelineArgs, resolved: list[str]) -> str:
@@ -102,6 +106,6 @@ class TrainingPipeline(pulumi.ComponentResource):
             role_arn=args.role_arn,
             pipeline_definition=self.definition,
             tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=code),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*code, *args.waits_for]),
         )
         self.register_outputs({"pipeline_name": self.pipeline.pipeline_name})

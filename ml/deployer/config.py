@@ -2,7 +2,8 @@
 
 The `ModelDeployer` component writes these variables and the handler reads them
 back with `DeployerConfig.from_env`, so the names live here, once. Reading is
-explicit (a mapping is passed in), never done at import time.
+explicit (a mapping is passed in), never done at import time. Ranges and
+defaults are `ml.limits`, the ones the stack settings (`infra/settings.py`) use.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final
 
-RolloutMode = Literal["canary", "linear", "all_at_once"]
-ROLLOUT_MODES: Final[tuple[str, ...]] = ("canary", "linear", "all_at_once")
+from ml import limits
+from ml.limits import ROLLOUT_MODES, RolloutMode
+
 DEFAULT_VARIANT: Final = "AllTraffic"
+MAX_ROLLBACK_ALARMS: Final = 10
+"""SageMaker's AutoRollbackConfiguration takes at most this many alarms."""
 
-_INSTANCE_RE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 _S3_URI_RE = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")
 
 
@@ -58,34 +61,29 @@ class DeployerConfigError(ValueError):
 
 @dataclass(frozen=True)
 class RolloutConfig:
-    """Blue/green traffic shifting, mirroring `infra.settings.RolloutSettings`."""
+    """Blue/green traffic shifting, as `infra.settings.RolloutSettings` sets it."""
 
-    mode: RolloutMode = "canary"
-    canary_percent: int = 10
-    linear_step_percent: int = 20
-    wait_seconds: int = 300
-    termination_wait_seconds: int = 120
-    maximum_execution_timeout_seconds: int = 3600
+    mode: RolloutMode = limits.DEFAULT_ROLLOUT_MODE
+    canary_percent: int = limits.CANARY_PERCENT.default
+    linear_step_percent: int = limits.LINEAR_STEP_PERCENT.default
+    wait_seconds: int = limits.WAIT_SECONDS.default
+    termination_wait_seconds: int = limits.TERMINATION_WAIT_SECONDS.default
+    maximum_execution_timeout_seconds: int = limits.MAXIMUM_EXECUTION_TIMEOUT_SECONDS.default
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.mode not in ROLLOUT_MODES:
-            problems.append(f"mode must be one of {', '.join(ROLLOUT_MODES)}, got {self.mode!r}")
-        if not 1 <= self.canary_percent <= 50:
-            problems.append(f"canary_percent must be 1-50, got {self.canary_percent}")
-        if not 10 <= self.linear_step_percent <= 50:
-            problems.append(f"linear_step_percent must be 10-50, got {self.linear_step_percent}")
-        if not 0 <= self.wait_seconds <= 3600:
-            problems.append(f"wait_seconds must be 0-3600, got {self.wait_seconds}")
-        if not 0 <= self.termination_wait_seconds <= 3600:
-            problems.append(
-                f"termination_wait_seconds must be 0-3600, got {self.termination_wait_seconds}"
-            )
-        if not 600 <= self.maximum_execution_timeout_seconds <= 28800:
-            problems.append(
-                "maximum_execution_timeout_seconds must be 600-28800, got "
-                f"{self.maximum_execution_timeout_seconds}"
-            )
+        checks = [
+            limits.choice_problem("mode", self.mode, ROLLOUT_MODES),
+            limits.CANARY_PERCENT.problem("canary_percent", self.canary_percent),
+            limits.LINEAR_STEP_PERCENT.problem("linear_step_percent", self.linear_step_percent),
+            limits.WAIT_SECONDS.problem("wait_seconds", self.wait_seconds),
+            limits.TERMINATION_WAIT_SECONDS.problem(
+                "termination_wait_seconds", self.termination_wait_seconds
+            ),
+            limits.MAXIMUM_EXECUTION_TIMEOUT_SECONDS.problem(
+                "maximum_execution_timeout_seconds", self.maximum_execution_timeout_seconds
+            ),
+        ]
+        problems = [problem for problem in checks if problem]
         if problems:
             raise DeployerConfigError(f"rollout: {'; '.join(problems)}")
 
@@ -109,32 +107,33 @@ class DeployerConfig:
     model_package_group_name: str
     execution_role_arn: str
     data_capture_s3_uri: str
-    instance_type: str = "ml.m5.large"
-    instance_count: int = 1
+    instance_type: str = limits.DEFAULT_INSTANCE_TYPE
+    instance_count: int = limits.INSTANCE_COUNT.default
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
-    data_capture_sampling_percent: int = 100
+    data_capture_sampling_percent: int = limits.DATA_CAPTURE_SAMPLING_PERCENT.default
     kms_key_arn: str | None = None
     rollback_alarm_names: tuple[str, ...] = ()
     variant_name: str = DEFAULT_VARIANT
 
     def __post_init__(self) -> None:
-        problems = []
-        if not _INSTANCE_RE.match(self.instance_type):
-            problems.append(f"instance type must look like ml.m5.large, got {self.instance_type!r}")
-        if not 1 <= self.instance_count <= 20:
-            problems.append(f"instance count must be 1-20, got {self.instance_count}")
-        if not 1 <= self.data_capture_sampling_percent <= 100:
-            problems.append(
-                f"data capture sampling must be 1-100 %, got {self.data_capture_sampling_percent}"
-            )
+        checks = [
+            limits.instance_type_problem("instance_type", self.instance_type),
+            limits.INSTANCE_COUNT.problem("instance_count", self.instance_count),
+            limits.DATA_CAPTURE_SAMPLING_PERCENT.problem(
+                "data_capture_sampling_percent", self.data_capture_sampling_percent
+            ),
+        ]
+        problems = [problem for problem in checks if problem]
         if not _S3_URI_RE.match(self.data_capture_s3_uri):
             problems.append(
                 f"data capture destination must be an s3:// URI, got {self.data_capture_s3_uri!r}"
             )
         if not self.execution_role_arn.startswith("arn:"):
             problems.append(f"execution role must be an ARN, got {self.execution_role_arn!r}")
-        if len(self.rollback_alarm_names) > 10:
-            problems.append("at most 10 rollback alarms (SageMaker AutoRollbackConfig limit)")
+        if len(self.rollback_alarm_names) > MAX_ROLLBACK_ALARMS:
+            problems.append(
+                f"at most {MAX_ROLLBACK_ALARMS} rollback alarms (AutoRollbackConfiguration limit)"
+            )
         if problems:
             raise DeployerConfigError("; ".join(problems))
 
@@ -182,10 +181,12 @@ class DeployerConfig:
             model_package_group_name=required(Env.MODEL_PACKAGE_GROUP),
             execution_role_arn=required(Env.EXECUTION_ROLE_ARN),
             data_capture_s3_uri=required(Env.DATA_CAPTURE_S3_URI),
-            instance_type=env.get(Env.INSTANCE_TYPE, "").strip() or "ml.m5.large",
-            instance_count=integer(Env.INSTANCE_COUNT, 1),
+            instance_type=env.get(Env.INSTANCE_TYPE, "").strip() or limits.DEFAULT_INSTANCE_TYPE,
+            instance_count=integer(Env.INSTANCE_COUNT, limits.INSTANCE_COUNT.default),
             rollout=RolloutConfig.from_mapping(rollout_raw),
-            data_capture_sampling_percent=integer(Env.DATA_CAPTURE_PERCENT, 100),
+            data_capture_sampling_percent=integer(
+                Env.DATA_CAPTURE_PERCENT, limits.DATA_CAPTURE_SAMPLING_PERCENT.default
+            ),
             kms_key_arn=env.get(Env.KMS_KEY_ARN, "").strip() or None,
             rollback_alarm_names=tuple(alarms),
         )

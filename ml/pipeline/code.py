@@ -1,6 +1,7 @@
 """The step code the pipeline runs.
 
-`STEP_SCRIPTS` is what the Pulumi component uploads (one content-addressed S3
+`STEP_SCRIPTS` (the scripts `ml.pipeline.contract.STEPS` names, in ml/steps/)
+is what the Pulumi component uploads (one content-addressed S3
 object per script, see `content_key`) and what the local runner executes. Each
 script is self-contained: it imports only the standard library and the
 packages of the training image, so one uploaded file is all a job needs.
@@ -13,15 +14,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
+from ml.pipeline.contract import SCRIPT_NAMES
+
 _STEPS_DIR = Path(__file__).resolve().parent.parent / "steps"
 
 STEP_SCRIPTS: Mapping[str, Path] = MappingProxyType(
-    {
-        "preprocess.py": _STEPS_DIR / "preprocess.py",
-        "train.py": _STEPS_DIR / "train.py",
-        "evaluate.py": _STEPS_DIR / "evaluate.py",
-        "approve.py": _STEPS_DIR / "approve.py",
-    }
+    {name: _STEPS_DIR / name for name in SCRIPT_NAMES}
 )
 """Script name (the file name inside the job's code directory) -> local file to upload."""
 

@@ -3,15 +3,46 @@
 from __future__ import annotations
 
 import json
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from ml.deployer import naming
 from ml.deployer.config import DeployerConfig, DeployerConfigError, Env, RolloutConfig
-from ml.deployer.deploy import has_local_storage, plan_for
+from ml.deployer.requests import has_local_storage, plan_for
 from tests.deployer.support import ENDPOINT, GROUP, deployer_config
 
 ARN = f"arn:aws:sagemaker:eu-west-1:123456789012:model-package/{GROUP}/4"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_lambda_image_code_imports_on_its_own(tmp_path: Path) -> None:
+    # The deployer image copies only some of ml/: everything the handler imports must be in it.
+    dockerfile = (REPO / "ml" / "images" / "deployer" / "Dockerfile").read_text()
+    for line in dockerfile.splitlines():
+        if not line.startswith("COPY "):
+            continue
+        for name in shlex.split(line)[1:-1]:
+            if not name.startswith("ml/") or name.startswith("ml/images/"):
+                continue
+            source, target = REPO / name, tmp_path / name
+            if source.is_dir():
+                shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(source, target)
+    code = (
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import ml.deployer.handler as h; "
+        f"assert h.__file__.startswith({str(tmp_path)!r}), h.__file__"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0, completed.stderr[-1500:]
 
 
 def test_environment_round_trip() -> None:
@@ -29,9 +60,10 @@ def test_missing_variable_names_the_variable() -> None:
 @pytest.mark.parametrize(
     ("rollout", "message"),
     [
-        ({"mode": "canary", "canary_percent": 60}, "canary_percent must be 1-50"),
+        ({"mode": "canary", "canary_percent": 60}, "canary_percent must be 1-50, got 60"),
         ({"mode": "linear", "linear_step_percent": 5}, "linear_step_percent must be 10-50"),
-        ({"mode": "shadow"}, "mode must be one of"),
+        ({"maximum_execution_timeout_seconds": 300}, "must be 600-28800, got 300"),
+        ({"mode": "shadow"}, "mode must be one of canary, linear, all_at_once"),
         ({"mode": "canary", "bake": 1}, "unknown keys"),
     ],
 )

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from infra.settings import (
+    IDENTITY_STACK,
     STACKS,
     EnvironmentSettings,
+    IdentitySettings,
     OpsSettings,
     SettingsError,
     load_settings,
@@ -28,10 +30,12 @@ def load(stack: str, config: dict[str, Any]) -> object:
     )
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", [*STACKS, IDENTITY_STACK])
 def test_every_committed_stack_file_loads(stack: str) -> None:
     settings = load(stack, read_stack_config(stack))
-    expected = OpsSettings if stack == "ops" else EnvironmentSettings
+    expected = {"ops": OpsSettings, IDENTITY_STACK: IdentitySettings}.get(
+        stack, EnvironmentSettings
+    )
     assert isinstance(settings, expected)
 
 
@@ -90,10 +94,31 @@ DELETE = object()
         ("dev", "region", DELETE, "promote:settings.region is required"),
         ("dev", "network.enabled", False, "studio.enabled needs network.enabled: true"),
         ("prod", "endpoint.rollout.canary_percent", 60, "canary_percent"),
+        (
+            "dev",
+            "pipeline.cache_expire_after",
+            "30 days",
+            "cache_expire_after must be an ISO 8601 duration such as P30D, got '30 days'",
+        ),
+        ("dev", "pipeline.training_instance_type", "g4dn", "must look like ml.m5.large"),
         ("prod", "endpoint.rollout.linear_step_percent", 5, "linear_step_percent"),
         ("prod", "endpoint.instance_count", 1, "rollout.mode canary shifts part of the traffic"),
         ("staging", "endpoint.rollout", {"mode": "linear"}, "needs instance_count >= 2"),
-        ("ops", "access.dev", {"role_arn": "admin"}, "role_arn must be an IAM role ARN"),
+        ("identity", "access.dev", {"role_arn": "admin"}, "role_arn must be an IAM role ARN"),
+        ("identity", "state", {"bucket": "*"}, "bucket must be an S3 bucket name"),
+        (
+            "prod",
+            "promotion.source_stack",
+            "organization/promote-code/dev",
+            "must be organization/",
+        ),
+        ("staging", "promotion.source_stack", "organization/promote-code/prod", "the stack before"),
+        (
+            "dev",
+            "promotion.source_stack",
+            "organization/promote-code/ops",
+            "first in the promotion",
+        ),
     ],
 )
 def test_bad_settings_name_file_key_and_fix(

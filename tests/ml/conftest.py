@@ -14,7 +14,8 @@ import pytest
 
 from ml.data.synthetic import DEFAULT_CSV
 from ml.pipeline.code import code_uris
-from ml.pipeline.definition import PipelineConfig, definition_json
+from ml.pipeline.contract import PipelineConfig
+from ml.pipeline.definition import definition_json
 from offline.aws import LocalAws, local_aws
 from offline.pipeline.runner import StackOutputs
 

@@ -8,25 +8,22 @@ import os
 import subprocess
 import sys
 import textwrap
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ml.pipeline.code import code_uris
-from ml.pipeline.definition import (
-    STEP_NAMES,
-    PipelineConfig,
-    PipelineConfigError,
-    build_pipeline,
-    definition_json,
-)
-from ml.pipeline.sdk_offline import offline_sdk
+from ml.pipeline.code import STEP_SCRIPTS
+from ml.pipeline.contract import STEP_NAMES, STEPS, PipelineConfig, PipelineConfigError
+from ml.pipeline.definition import build_pipeline, canonical_definition, definition_json
+from ml.pipeline.sdk_isolation import isolated_sdk
 from offline.pipeline.graph import all_steps, step_dependencies, topological_order
 from offline.pipeline.mermaid import mermaid
-from offline.pipeline.runner import pycache_dir
 from tests.ml.conftest import TRAINING_IMAGE, NetworkAttempts, make_config
+
+with isolated_sdk("eu-west-1"):  # the builders import the SDK at their top
+    from ml.pipeline import steps
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,52 +57,68 @@ def test_build_makes_no_aws_call_and_no_connection(
 
 def test_build_pipeline_returns_the_sdk_pipeline(no_network: NetworkAttempts) -> None:
     cfg = make_config()
-    with offline_sdk(cfg.region) as session:
+    with isolated_sdk(cfg.region) as session:
         pipeline = build_pipeline(cfg, session)
         raw = json.loads(pipeline.definition())
     assert pipeline.name == cfg.name
-    assert [step["Name"] for step in raw["Steps"]] == list(STEP_NAMES[:5])
+    top_level = [step.name for step in STEPS if step.runs_if is None]
+    assert [step["Name"] for step in raw["Steps"]] == top_level
     assert no_network == []
 
 
-def test_fresh_process_builds_offline_and_byte_identical(definition_text: str) -> None:
-    # Import-time side effects only show in a process that has not imported the SDK yet.
-    script = textwrap.dedent(
-        """
-        import hashlib, os, socket, sys
-        import botocore.session
-        attempts = []
-        def refuse(*args, **kwargs):
-            attempts.append(repr(args[1:] or args))
-            raise OSError("guarded")
-        socket.socket.connect = refuse
-        socket.getaddrinfo = refuse
-        original = botocore.session.Session.__init__
-        def init(self, *a, **k):
-            original(self, *a, **k)
-            self.register("before-send", lambda request, **_: refuse(None, request.url))
-        botocore.session.Session.__init__ = init
-        sys.path.insert(0, os.getcwd())
-        from tests.ml.conftest import make_config
-        from ml.pipeline.definition import definition_json
-        first = definition_json(make_config())
-        second = definition_json(make_config())
-        assert first == second, "two builds in one process differ"
-        print(hashlib.sha256(first.encode()).hexdigest())
-        print(len(attempts))
-        print(attempts)
-        """
-    )
-    # A hostile environment: no credentials, a stale profile, another default region.
-    environment = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("AWS_") and k != "PYTHONDONTWRITEBYTECODE"
+def test_a_declared_step_without_a_builder_fails_the_build(
+    monkeypatch: pytest.MonkeyPatch, config: PipelineConfig
+) -> None:
+    # The contract's STEPS is the one list: a step missing in steps.py must not vanish silently.
+    builders = {name: b for name, b in steps._BUILDERS.items() if name != "approve-model"}
+    monkeypatch.setattr(steps, "_BUILDERS", builders)
+    with pytest.raises(RuntimeError, match=r"contract.py declares .*add or remove a @_builds"):
+        definition_json(config)
+
+
+FRESH_BUILD = textwrap.dedent(
+    """
+    import hashlib, json, os, socket, sys
+    import botocore.session
+    attempts = []
+    def refuse(*args, **kwargs):
+        attempts.append(repr(args[1:] or args))
+        raise OSError("guarded")
+    socket.socket.connect = refuse
+    socket.getaddrinfo = refuse
+    original = botocore.session.Session.__init__
+    def init(self, *a, **k):
+        original(self, *a, **k)
+        self.register("before-send", lambda request, **_: refuse(None, request.url))
+    botocore.session.Session.__init__ = init
+    sys.path.insert(0, os.getcwd())
+    from ml.pipeline.contract import PipelineConfig
+    from ml.pipeline.definition import definition_json
+    fields = json.load(sys.stdin)
+    fields["inference_instance_types"] = tuple(fields["inference_instance_types"])
+    text = definition_json(PipelineConfig(**fields))
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    print(json.dumps({"sha256": digest, "attempts": attempts, "hash": hash("promote-code")}))
+    """
+)
+
+
+def test_fresh_process_builds_offline_and_byte_identical(
+    config: PipelineConfig, definition_text: str
+) -> None:
+    # Import-time side effects only show in a process that has not imported the SDK yet; the
+    # config travels as JSON, so the child imports nothing but the pipeline package.
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    # A hostile environment: no credentials, a stale profile, another default region, and
+    # another hash seed than this process (set order must not reach the bytes).
+    environment |= {
+        "AWS_PROFILE": "no-such-profile",
+        "AWS_DEFAULT_REGION": "us-west-2",
+        "PYTHONHASHSEED": "random",
     }
-    environment |= {"AWS_PROFILE": "no-such-profile", "AWS_DEFAULT_REGION": "us-west-2"}
-    environment.setdefault("PYTHONPYCACHEPREFIX", str(pycache_dir()))  # speed only
     completed = subprocess.run(
-        [sys.executable, "-c", script],
+        [sys.executable, "-c", FRESH_BUILD],
+        input=json.dumps(asdict(config)),
         cwd=REPO,
         env=environment,
         capture_output=True,
@@ -113,15 +126,16 @@ def test_fresh_process_builds_offline_and_byte_identical(definition_text: str) -
         check=False,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
-    digest, count, attempts = completed.stdout.strip().splitlines()[-3:]
-    assert count == "0", f"network attempts while importing/building: {attempts}"
-    assert digest == hashlib.sha256(definition_text.encode()).hexdigest()
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result["attempts"] == [], "network attempts while importing/building"
+    assert result["hash"] != hash("promote-code"), "the child had this process's hash seed"
+    assert result["sha256"] == hashlib.sha256(definition_text.encode()).hexdigest()
 
 
 def test_definition_is_the_sdk_output_minus_the_documented_defaults(
     no_network: NetworkAttempts, config: PipelineConfig, definition_text: str
 ) -> None:
-    with offline_sdk(config.region) as session:
+    with isolated_sdk(config.region) as session:
         raw = json.loads(build_pipeline(config, session).definition())
     # Each documented removal (ml/README.md), spelled out here rather than via the code.
     assert raw.pop("MlflowConfig") is None
@@ -254,6 +268,11 @@ def test_register_attaches_metrics_to_the_stack_group(
 def test_code_comes_from_the_content_addressed_uris(
     definition: dict[str, Any], config: PipelineConfig
 ) -> None:
+    bucket = config.artifacts_bucket
+    for script, path in STEP_SCRIPTS.items():
+        sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert config.code_uris[script] == f"s3://{bucket}/pipeline-code/{sha256}/{script}"
+    assert sorted(STEP_SCRIPTS) == sorted(p.name for p in (REPO / "ml" / "steps").glob("[!_]*.py"))
     steps = steps_by_name(definition)
     for step, script in (
         ("preprocess-data", "preprocess.py"),
@@ -272,8 +291,6 @@ def test_code_comes_from_the_content_addressed_uris(
         for c in steps["train-model"]["Arguments"]["InputDataConfig"]
     }
     assert channels["code"] == config.code_uris["train.py"]
-    train_sha256 = hashlib.sha256((REPO / "ml" / "steps" / "train.py").read_bytes()).hexdigest()
-    assert f"/{train_sha256}/train.py" in channels["code"]
 
 
 def test_preprocess_is_never_cached(definition: dict[str, Any]) -> None:
@@ -329,14 +346,6 @@ def test_config_rejects_bad_values(field: str, value: Any, message: str) -> None
         make_config(**{field: value})
 
 
-def test_code_uris_cover_every_script() -> None:
-    uris = code_uris("bucket-a")
-    assert sorted(uris) == ["approve.py", "evaluate.py", "preprocess.py", "train.py"]
-    for name, uri in uris.items():
-        sha256 = hashlib.sha256((REPO / "ml" / "steps" / name).read_bytes()).hexdigest()
-        assert uri == f"s3://bucket-a/pipeline-code/{sha256}/{name}"
-
-
 def test_mermaid_renders_every_step_and_edge(definition: dict[str, Any]) -> None:
     chart = mermaid(definition)
     assert chart.startswith("flowchart TD\n")
@@ -353,3 +362,47 @@ def test_mermaid_renders_every_step_and_edge(definition: dict[str, Any]) -> None
     edges = sum(len(upstream) for upstream in step_dependencies(definition).values())
     assert edges == 9
     assert chart.count("-->") == edges + 1  # plus the condition's "if" edge
+
+
+def test_canonical_definition_drops_only_defaults_and_nulls() -> None:
+    raw: dict[str, Any] = {
+        "Version": "2020-12-01",
+        "MlflowConfig": None,
+        "Steps": [
+            {
+                "Name": "register",
+                "Type": "RegisterModel",
+                "Arguments": {
+                    "ModelApprovalStatus": "PendingManualApproval",
+                    "SkipModelValidation": "None",
+                    "InferenceSpecification": {"Containers": [{"Image": "i", "Environment": {}}]},
+                },
+            },
+            {
+                "Name": "register-approved",
+                "Type": "RegisterModel",
+                "Arguments": {
+                    "ModelApprovalStatus": "Approved",
+                    "InferenceSpecification": {
+                        "Containers": [{"Image": "i", "Environment": {"A": "1"}}]
+                    },
+                },
+            },
+            {
+                "Name": "train",
+                "Type": "Training",
+                "Arguments": {
+                    "OutputDataConfig": {"S3OutputPath": "s3://b/p", "CompressionType": "GZIP"}
+                },
+            },
+        ],
+    }
+    result = canonical_definition(raw)
+    assert "MlflowConfig" not in result
+    first, second, train = result["Steps"]
+    assert first["Arguments"] == {"InferenceSpecification": {"Containers": [{"Image": "i"}]}}
+    assert second["Arguments"]["ModelApprovalStatus"] == "Approved"
+    assert second["Arguments"]["InferenceSpecification"]["Containers"][0]["Environment"] == {
+        "A": "1"
+    }
+    assert train["Arguments"]["OutputDataConfig"] == {"S3OutputPath": "s3://b/p"}

@@ -1,16 +1,17 @@
-"""Everything the sagemaker SDK (v3) needs to build a pipeline definition offline.
+"""Isolate the sagemaker SDK (v3) from AWS while it builds a pipeline definition.
 
-The definition is built inside a Pulumi `apply` and in tests, where there is no
-AWS account and must be no network. The SDK, as of 3.27, reaches for AWS in
+The definition is built inside a Pulumi `apply` (in `pulumi preview` and `up`,
+on CI and on laptops alike) and in tests, where there may be no AWS account and
+must be no network: building a definition needs none. The SDK, as of 3.27, reaches for AWS in
 four places while *building* (not running) a pipeline; each is neutralised here
-and nowhere else, and `tests/ml/test_sdk_offline.py` fails when the SDK changes
+and nowhere else, and `tests/ml/test_sdk_isolation.py` fails when the SDK changes
 under one of them:
 
 1. `sagemaker.ai_registry.air_hub.AIRHub` creates `boto3.client("sagemaker")` in
    its class body, at import time. With no region that raises; with no
    credentials in the environment botocore walks the credential chain, which
    ends at the EC2 instance metadata service (a network call). We import the
-   SDK with `boto3.DEFAULT_SESSION` set to an offline session (static dummy
+   SDK with `boto3.DEFAULT_SESSION` set to an isolated session (static dummy
    credentials, explicit region) and restore it afterwards.
 2. `ProcessingStep.__init__` instantiates `LocalSagemakerClient()` only to read
    the name of its `create_processing_job` method; that builds a `LocalSession`
@@ -27,13 +28,18 @@ under one of them:
    session's config opts out; `SESSION_CONFIG` opts out and also keeps machine
    specific SageMaker config files out of the definition (determinism).
 
-And one for speed: with a non-empty config, every config lookup (about a
-hundred per build) re-validates it with `jsonschema.validate`, which re-checks
-the SDK's large schema each time (seconds in total). `SESSION_CONFIG` is
-validated once with the SDK's own validator; lookups of that same object skip
-the repeat. Any other config is still validated.
+And two for speed, neither of which changes a byte of the definition:
+- with a non-empty config, every config lookup (about a hundred per build) and
+  every new `Session` re-validate it with `jsonschema.validate`, which re-checks
+  the SDK's large schema each time (seconds in total). `SESSION_CONFIG` is
+  validated once with the SDK's own validator; validations of that same object
+  (in `SageMakerConfig` and in `session_helper`) skip the repeat. Any other
+  config is still validated.
+- every build makes a new botocore session, and each would parse the service
+  models of its eight clients again; isolated sessions share one botocore
+  loader (the same files, read once per process).
 
-A session made by `offline_session` has static credentials and an explicit
+A session made by `isolated_boto_session` has static credentials and an explicit
 region, so even a call we missed would fail on the socket guard in the tests
 instead of silently reaching AWS.
 """
@@ -49,12 +55,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import boto3
+import botocore.loaders
 import botocore.session
 
 TESTED_SDK_VERSIONS = frozenset({"3.27.0"})
-"""sagemaker releases these workarounds were checked against (tests/ml/test_sdk_offline.py)."""
+"""sagemaker releases these workarounds were checked against (tests/ml/test_sdk_isolation.py)."""
 
-OFFLINE_CREDENTIALS = {"aws_access_key_id": "offline", "aws_secret_access_key": "offline"}
+STATIC_CREDENTIALS = {"aws_access_key_id": "offline", "aws_secret_access_key": "offline"}
 """Static dummy credentials: botocore never walks the credential chain for this session."""
 
 SESSION_CONFIG: dict[str, Any] = {
@@ -87,10 +94,18 @@ _ISOLATED_SESSION_VARIABLES = {
 }
 
 
-def offline_boto_session(region: str) -> boto3.Session:
+_LOADERS: dict[str | None, botocore.loaders.Loader] = {}
+
+
+def isolated_boto_session(region: str) -> boto3.Session:
     """A boto3 session that needs no credential chain, no region lookup, no AWS config files."""
     core = botocore.session.Session(session_vars=_ISOLATED_SESSION_VARIABLES)
-    return boto3.Session(botocore_session=core, region_name=region, **OFFLINE_CREDENTIALS)
+    data_path = core.get_config_variable("data_path")
+    with _LOCK:
+        if data_path not in _LOADERS:
+            _LOADERS[data_path] = botocore.loaders.create_loader(data_path)
+        core.register_component("data_loader", _LOADERS[data_path])
+    return boto3.Session(botocore_session=core, region_name=region, **STATIC_CREDENTIALS)
 
 
 class _LocalClientNames:
@@ -104,7 +119,7 @@ class _LocalClientNames:
 
 
 @contextmanager
-def offline_sdk(region: str) -> Iterator[boto3.Session]:
+def isolated_sdk(region: str) -> Iterator[boto3.Session]:
     """Import and use the SageMaker SDK without touching AWS; yields the boto session to use.
 
     Holds a process-wide lock: the environment and `boto3.DEFAULT_SESSION` are
@@ -117,7 +132,7 @@ def offline_sdk(region: str) -> Iterator[boto3.Session]:
         warnings.simplefilter("ignore", DeprecationWarning)
         previous_disable = logging.root.manager.disable
         logging.disable(logging.WARNING)
-        session = offline_boto_session(region)
+        session = isolated_boto_session(region)
         previous_default = boto3.DEFAULT_SESSION
         previous_environment = {key: os.environ.get(key) for key in _ENVIRONMENT}
         boto3.DEFAULT_SESSION = session
@@ -129,17 +144,21 @@ def offline_sdk(region: str) -> Iterator[boto3.Session]:
         try:
             import sagemaker.mlops.workflow.steps as steps_module  # noqa: PLC0415
             from sagemaker.core.config.config_manager import SageMakerConfig  # noqa: PLC0415
+            from sagemaker.core.helper import session_helper  # noqa: PLC0415
 
             steps_module.LocalSagemakerClient = _LocalClientNames
             original_validate = SageMakerConfig.__dict__["validate_sagemaker_config"]
+            original_session_validate = session_helper.validate_sagemaker_config
             _validate_session_config_once(original_validate.__func__)
             SageMakerConfig.validate_sagemaker_config = staticmethod(
                 _skip_validated(original_validate.__func__)
             )
+            session_helper.validate_sagemaker_config = _skip_validated(original_session_validate)
             try:
                 yield session
             finally:
                 SageMakerConfig.validate_sagemaker_config = original_validate
+                session_helper.validate_sagemaker_config = original_session_validate
         finally:
             logging.disable(previous_disable)
             boto3.DEFAULT_SESSION = previous_default
@@ -170,7 +189,7 @@ def _skip_validated(
 
 
 def pipeline_session(session: boto3.Session, default_bucket: str) -> Any:
-    """A `PipelineSession` on the offline boto session, with telemetry off.
+    """A `PipelineSession` on the isolated boto session, with telemetry off.
 
     `default_bucket` is set so the SDK never derives one from the account
     (`sts:GetCallerIdentity`); the builder passes explicit S3 URIs everywhere, so
@@ -181,57 +200,3 @@ def pipeline_session(session: boto3.Session, default_bucket: str) -> Any:
     return PipelineSession(
         boto_session=session, default_bucket=default_bucket, sagemaker_config=SESSION_CONFIG
     )
-
-
-API_DEFAULTS_DROPPED: dict[str, dict[str, str]] = {
-    "RegisterModel": {
-        "ModelApprovalStatus": "PendingManualApproval",
-        "SkipModelValidation": "None",
-    },
-}
-"""Per step type: arguments the SDK spells out with the service's own default value.
-
-The published definition schema predates these fields, and leaving them out
-changes nothing at execution time (CreateModelPackage defaults a versioned
-package to PendingManualApproval and SkipModelValidation to None)."""
-
-
-def canonical_definition(definition: dict[str, Any]) -> dict[str, Any]:
-    """Drop what the SDK emits but the definition needs not (and the schema does not) carry.
-
-    - top-level keys whose value is null (`MlflowConfig`, `PipelineExperimentConfig`
-      when disabled);
-    - the empty `Environment` the model builder adds to every registered container
-      (`InferenceSpecification.Containers[]` has no `Environment` member in the
-      published schema, and ours needs none);
-    - arguments equal to the service default that the schema lacks
-      (`API_DEFAULTS_DROPPED`, and a training job's `CompressionType: GZIP`).
-
-    Anything else that differs from the service default is kept, so a real
-    setting is never lost.
-    """
-    result = {key: value for key, value in definition.items() if value is not None}
-    for step in _all_steps(result.get("Steps", [])):
-        arguments = step.get("Arguments", {})
-        for key, default in API_DEFAULTS_DROPPED.get(step.get("Type", ""), {}).items():
-            if arguments.get(key) == default:
-                del arguments[key]
-        if step.get("Type") == "Training":
-            output = arguments.get("OutputDataConfig", {})
-            if output.get("CompressionType") == "GZIP":
-                del output["CompressionType"]
-        if step.get("Type") == "RegisterModel":
-            spec = arguments.get("InferenceSpecification", {})
-            for container in spec.get("Containers", []):
-                if container.get("Environment") == {}:
-                    del container["Environment"]
-    return result
-
-
-def _all_steps(steps: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for step in steps:
-        yield step
-        arguments = step.get("Arguments", {})
-        if step.get("Type") == "Condition":
-            yield from _all_steps(arguments.get("IfSteps", []))
-            yield from _all_steps(arguments.get("ElseSteps", []))

@@ -1,0 +1,167 @@
+"""The training pipeline's contract: its steps, parameters, container paths and config.
+
+DAG (step names are part of the contract with the local runner, the plan and
+the dashboards):
+
+    preprocess-data -> train-model -> evaluate-model -> register-model
+        -> accuracy-check --(accuracy >= AccuracyThreshold)--> approve-model
+
+Every candidate is registered (status `PendingManualApproval`) with its
+evaluation report attached as model-quality statistics, so the registry keeps
+a record of rejected candidates too; only a candidate whose accuracy meets the
+`AccuracyThreshold` parameter is approved, which is what the auto-deployer
+listens for. Every job runs the digest-pinned training image from ops, with
+the step script downloaded from its content-addressed S3 object.
+
+`STEPS` is the one list of steps: `STEP_NAMES` and the uploaded scripts
+(`ml.pipeline.code.STEP_SCRIPTS`) derive from it, and `ml.pipeline.steps`
+builds each declared step with the SDK. This module imports no SDK.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ml import limits
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the pipeline: its name, the script its job runs, where it sits."""
+
+    name: str
+    script: str | None = None
+    """File name under ml/steps/ (uploaded content-addressed); None for a step without a job."""
+    runs_if: str | None = None
+    """The condition step whose true branch holds this step; None for a top-level step."""
+
+
+PREPROCESS_STEP = "preprocess-data"
+TRAIN_STEP = "train-model"
+EVALUATE_STEP = "evaluate-model"
+REGISTER_STEP = "register-model"
+CONDITION_STEP = "accuracy-check"
+APPROVE_STEP = "approve-model"
+
+STEPS: tuple[Step, ...] = (
+    Step(PREPROCESS_STEP, "preprocess.py"),
+    Step(TRAIN_STEP, "train.py"),
+    Step(EVALUATE_STEP, "evaluate.py"),
+    Step(REGISTER_STEP),
+    Step(CONDITION_STEP),
+    Step(APPROVE_STEP, "approve.py", runs_if=CONDITION_STEP),
+)
+"""In DAG order; adding a step is one entry here, its builder in `ml.pipeline.steps`, its script."""
+
+STEP_NAMES: tuple[str, ...] = tuple(step.name for step in STEPS)
+SCRIPT_NAMES: tuple[str, ...] = tuple(step.script for step in STEPS if step.script)
+
+PARAM_INPUT_DATA = "InputDataUri"
+PARAM_EPOCHS = "Epochs"
+PARAM_BATCH_SIZE = "BatchSize"
+PARAM_LEARNING_RATE = "LearningRate"
+PARAM_ACCURACY_THRESHOLD = "AccuracyThreshold"
+
+PROPERTY_FILE = "EvaluationReport"
+EVALUATION_FILE = "evaluation.json"
+ACCURACY_JSON_PATH = "multiclass_classification_metrics.accuracy.value"
+
+PROCESSING_ROOT = "/opt/ml/processing"
+CODE_DIR = f"{PROCESSING_ROOT}/input/code"
+DATASET_PREFIX = "data/"
+"""Key prefix of the uploaded dataset in the data bucket (train/validation/test CSVs)."""
+
+PROCESSING_MAX_RUNTIME_SECONDS = 3600
+TRAINING_MAX_RUNTIME_SECONDS = 4 * 3600
+
+_IMAGE_RE = re.compile(
+    r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[a-z0-9._/-]+@sha256:[0-9a-f]{64}$"
+)
+_ROLE_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")
+
+
+class PipelineConfigError(ValueError):
+    """A `PipelineConfig` value is invalid; the message names the field and what to fix."""
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything the pipeline definition depends on; equal configs give byte-identical JSON.
+
+    Defaults and ranges are `ml.limits`, the same the stack settings use.
+    """
+
+    name: str
+    role_arn: str
+    region: str
+    data_bucket: str
+    artifacts_bucket: str
+    training_image_uri: str
+    code_uris: Mapping[str, str]
+    model_package_group: str
+    processing_instance_type: str = limits.DEFAULT_INSTANCE_TYPE
+    training_instance_type: str = limits.DEFAULT_INSTANCE_TYPE
+    accuracy_threshold: float = limits.ACCURACY_THRESHOLD.default
+    epochs: int = limits.EPOCHS.default
+    batch_size: int = limits.BATCH_SIZE.default
+    learning_rate: float = limits.LEARNING_RATE.default
+    cache_expire_after: str = limits.DEFAULT_CACHE_EXPIRE_AFTER
+    kms_key_arn: str | None = None
+    inference_instance_types: tuple[str, ...] = field(default=(limits.DEFAULT_INSTANCE_TYPE,))
+
+    def __post_init__(self) -> None:
+        problems = _location_problems(self) + _training_problems(self)
+        if problems:
+            raise PipelineConfigError("invalid PipelineConfig: " + "; ".join(problems))
+
+    @property
+    def input_data_uri(self) -> str:
+        """Default of the InputDataUri parameter: the uploaded dataset in the data bucket."""
+        return f"s3://{self.data_bucket}/{DATASET_PREFIX}"
+
+
+def _location_problems(cfg: PipelineConfig) -> list[str]:
+    problems: list[str] = []
+    if not _NAME_RE.match(cfg.name):
+        problems.append(f"name must be a SageMaker pipeline name, got {cfg.name!r}")
+    if not _ROLE_RE.match(cfg.role_arn):
+        problems.append(f"role_arn must be an IAM role ARN, got {cfg.role_arn!r}")
+    for key in ("data_bucket", "artifacts_bucket"):
+        if not _BUCKET_RE.match(getattr(cfg, key)):
+            problems.append(f"{key} must be an S3 bucket name, got {getattr(cfg, key)!r}")
+    if not _IMAGE_RE.match(cfg.training_image_uri):
+        problems.append(
+            "training_image_uri must be an ECR image pinned by digest "
+            "(<account>.dkr.ecr.<region>.amazonaws.com/<repo>@sha256:<64 hex>), "
+            f"got {cfg.training_image_uri!r}"
+        )
+    missing = sorted(set(SCRIPT_NAMES) - set(cfg.code_uris))
+    if missing:
+        problems.append(f"code_uris lacks {missing} (one s3:// URI per step script)")
+    for script, uri in sorted(cfg.code_uris.items()):
+        if not uri.startswith("s3://") or not uri.endswith(f"/{script}"):
+            problems.append(f"code_uris[{script!r}] must be s3://.../{script}, got {uri!r}")
+    if cfg.kms_key_arn is not None and not cfg.kms_key_arn.startswith("arn:"):
+        problems.append(f"kms_key_arn must be a KMS key ARN, got {cfg.kms_key_arn!r}")
+    return problems
+
+
+def _training_problems(cfg: PipelineConfig) -> list[str]:
+    checks = [
+        limits.instance_type_problem("processing_instance_type", cfg.processing_instance_type),
+        limits.instance_type_problem("training_instance_type", cfg.training_instance_type),
+        *(
+            limits.instance_type_problem("inference_instance_types[]", instance)
+            for instance in cfg.inference_instance_types
+        ),
+        limits.ACCURACY_THRESHOLD.problem("accuracy_threshold", cfg.accuracy_threshold),
+        limits.EPOCHS.problem("epochs", cfg.epochs),
+        limits.BATCH_SIZE.problem("batch_size", cfg.batch_size),
+        limits.LEARNING_RATE.problem("learning_rate", cfg.learning_rate),
+        limits.duration_problem("cache_expire_after", cfg.cache_expire_after),
+    ]
+    return [problem for problem in checks if problem]

@@ -1,0 +1,385 @@
+"""The pipeline's steps, built with the sagemaker SDK (v3). Import only under `isolated_sdk`.
+
+One builder per step of `ml.pipeline.contract.STEPS`, registered under the
+step's name; `build` calls them in the contract's order, so a step declared
+there without a builder here (or the reverse) fails every build.
+
+The SDK has import-time side effects (see `ml.pipeline.sdk_isolation`), so this
+module is imported by `ml.pipeline.definition` inside that context, never at
+the top of another module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+from sagemaker.core.processing import Processor
+from sagemaker.core.shapes import (
+    MetricDefinition,
+    ProcessingInput,
+    ProcessingOutput,
+    ProcessingS3Input,
+    ProcessingS3Output,
+)
+from sagemaker.core.training.configs import (
+    Compute,
+    InputData,
+    OutputDataConfig,
+    StoppingCondition,
+)
+from sagemaker.core.workflow.conditions import (
+    ConditionGreaterThanOrEqualTo,
+)
+from sagemaker.core.workflow.execution_variables import ExecutionVariables
+from sagemaker.core.workflow.functions import Join, JsonGet
+from sagemaker.core.workflow.parameters import (
+    ParameterFloat,
+    ParameterInteger,
+    ParameterString,
+)
+from sagemaker.core.workflow.properties import PropertyFile
+from sagemaker.mlops.workflow import (
+    CacheConfig,
+    ConditionStep,
+    ModelStep,
+    Pipeline,
+    ProcessingStep,
+    TrainingStep,
+)
+from sagemaker.serve.model_builder import ModelBuilder
+from sagemaker.train.model_trainer import ModelTrainer
+
+from ml.pipeline.contract import (
+    ACCURACY_JSON_PATH,
+    APPROVE_STEP,
+    CODE_DIR,
+    CONDITION_STEP,
+    EVALUATE_STEP,
+    EVALUATION_FILE,
+    PARAM_ACCURACY_THRESHOLD,
+    PARAM_BATCH_SIZE,
+    PARAM_EPOCHS,
+    PARAM_INPUT_DATA,
+    PARAM_LEARNING_RATE,
+    PREPROCESS_STEP,
+    PROCESSING_MAX_RUNTIME_SECONDS,
+    PROCESSING_ROOT,
+    PROPERTY_FILE,
+    REGISTER_STEP,
+    STEP_NAMES,
+    STEPS,
+    TRAIN_STEP,
+    TRAINING_MAX_RUNTIME_SECONDS,
+    PipelineConfig,
+)
+from ml.pipeline.sdk_isolation import pipeline_session
+
+StepBuilder = Callable[["Wiring"], Any]
+_BUILDERS: dict[str, StepBuilder] = {}
+
+
+def _builds(name: str) -> Callable[[StepBuilder], StepBuilder]:
+    """Register the decorated function as the builder of the contract step `name`."""
+
+    def register(builder: StepBuilder) -> StepBuilder:
+        _BUILDERS[name] = builder
+        return builder
+
+    return register
+
+
+def build(cfg: PipelineConfig, boto_session: boto3.Session) -> Pipeline:
+    """The pipeline for `cfg` on an isolated boto session (see `definition.build_pipeline`)."""
+    if set(_BUILDERS) != set(STEP_NAMES):
+        raise RuntimeError(
+            f"ml/pipeline/contract.py declares the steps {sorted(STEP_NAMES)} but "
+            f"ml/pipeline/steps.py builds {sorted(_BUILDERS)}: add or remove a @_builds function"
+        )
+    wiring = Wiring(cfg, boto_session)
+    for step in STEPS:
+        wiring.step(step.name)
+    return Pipeline(
+        name=cfg.name,
+        parameters=wiring.parameters,
+        steps=[wiring.step(step.name) for step in STEPS if step.runs_if is None],
+        sagemaker_session=wiring.session,
+        pipeline_experiment_config=None,
+    )
+
+
+class Wiring:
+    """What the step builders share: config, session, parameters, and the steps built so far."""
+
+    def __init__(self, cfg: PipelineConfig, boto_session: boto3.Session) -> None:
+        self.cfg = cfg
+        self.session = pipeline_session(boto_session, cfg.artifacts_bucket)
+        self.cache = CacheConfig(enable_caching=True, expire_after=cfg.cache_expire_after)
+        self.input_data = ParameterString(PARAM_INPUT_DATA, default_value=cfg.input_data_uri)
+        self.epochs = ParameterInteger(PARAM_EPOCHS, default_value=cfg.epochs)
+        self.batch_size = ParameterInteger(PARAM_BATCH_SIZE, default_value=cfg.batch_size)
+        self.learning_rate = ParameterFloat(PARAM_LEARNING_RATE, default_value=cfg.learning_rate)
+        self.threshold = ParameterFloat(
+            PARAM_ACCURACY_THRESHOLD, default_value=cfg.accuracy_threshold
+        )
+        self.report = PropertyFile(
+            name=PROPERTY_FILE, output_name="evaluation", path=EVALUATION_FILE
+        )
+        self._steps: dict[str, Any] = {}
+        self._report_uri: Any = None
+
+    @property
+    def parameters(self) -> list[Any]:
+        return [self.input_data, self.epochs, self.batch_size, self.learning_rate, self.threshold]
+
+    def step(self, name: str) -> Any:
+        """The SDK step `name`, built on first use (a step may reference one declared later)."""
+        if name not in self._steps:
+            self._steps[name] = _BUILDERS[name](self)
+        return self._steps[name]
+
+    def branch(self, condition: str) -> list[Any]:
+        """The steps the contract places in the true branch of `condition`."""
+        return [self.step(step.name) for step in STEPS if step.runs_if == condition]
+
+    def output_uri(self, step: str, output: str) -> Any:
+        # Per execution, so concurrent runs never read each other's files.
+        return Join(
+            on="/",
+            values=[
+                "s3:/",
+                self.cfg.artifacts_bucket,
+                "pipelines",
+                self.cfg.name,
+                ExecutionVariables.PIPELINE_EXECUTION_ID,
+                step,
+                output,
+            ],
+        )
+
+    def processor(self, script: str, env: dict[str, str] | None = None) -> Any:
+        cfg = self.cfg
+        return Processor(
+            role=cfg.role_arn,
+            image_uri=cfg.training_image_uri,
+            instance_count=1,
+            instance_type=cfg.processing_instance_type,
+            entrypoint=["python3", f"{CODE_DIR}/{script}"],
+            volume_kms_key=cfg.kms_key_arn,
+            output_kms_key=cfg.kms_key_arn,
+            max_runtime_in_seconds=PROCESSING_MAX_RUNTIME_SECONDS,
+            base_job_name=script.removesuffix(".py"),
+            sagemaker_session=self.session,
+            env=env,
+        )
+
+    def s3_input(self, name: str, uri: Any, local_path: str) -> Any:
+        return ProcessingInput(
+            input_name=name,
+            s3_input=ProcessingS3Input(
+                s3_uri=uri,
+                local_path=local_path,
+                s3_data_type="S3Prefix",
+                s3_input_mode="File",
+                s3_data_distribution_type="FullyReplicated",
+            ),
+        )
+
+    def code_input(self, script: str) -> Any:
+        return self.s3_input("code", self.cfg.code_uris[script], CODE_DIR)
+
+    def s3_output(self, step: str, name: str) -> Any:
+        return ProcessingOutput(
+            output_name=name,
+            s3_output=ProcessingS3Output(
+                s3_uri=self.output_uri(step, name),
+                local_path=f"{PROCESSING_ROOT}/output/{name}",
+                s3_upload_mode="EndOfJob",
+            ),
+        )
+
+    def preprocessed(self, split: str) -> Any:
+        outputs = self.step(PREPROCESS_STEP).properties.ProcessingOutputConfig.Outputs
+        return outputs[split].S3Output.S3Uri
+
+    def model_data(self) -> Any:
+        return self.step(TRAIN_STEP).properties.ModelArtifacts.S3ModelArtifacts
+
+    def report_uri(self) -> Any:
+        """The evaluate step's evaluation.json in S3 (one expression, shared by its readers)."""
+        if self._report_uri is None:
+            outputs = self.step(EVALUATE_STEP).properties.ProcessingOutputConfig.Outputs
+            self._report_uri = Join(
+                on="/", values=[outputs["evaluation"].S3Output.S3Uri, EVALUATION_FILE]
+            )
+        return self._report_uri
+
+
+@_builds(PREPROCESS_STEP)
+def _preprocess(w: Wiring) -> Any:
+    """Clean, encode labels, split (keeps an upload's split).
+
+    Never cached: its dataset input is a fixed prefix (InputDataUri), so a cache
+    hit would reuse last run's split after the data under it changed. Its
+    outputs are per execution, so the cached steps downstream then miss too.
+    """
+    return ProcessingStep(
+        name=PREPROCESS_STEP,
+        step_args=w.processor("preprocess.py").run(
+            inputs=[
+                w.code_input("preprocess.py"),
+                w.s3_input("dataset", w.input_data, f"{PROCESSING_ROOT}/input/data"),
+            ],
+            outputs=[
+                w.s3_output(PREPROCESS_STEP, split) for split in ("train", "validation", "test")
+            ],
+            arguments=[
+                "--input-dir",
+                f"{PROCESSING_ROOT}/input/data",
+                "--output-dir",
+                f"{PROCESSING_ROOT}/output",
+            ],
+        ),
+    )
+
+
+@_builds(TRAIN_STEP)
+def _train(w: Wiring) -> Any:
+    """The image's `train` entrypoint runs code/train.py."""
+    cfg = w.cfg
+    trainer = ModelTrainer(
+        training_image=cfg.training_image_uri,
+        role=cfg.role_arn,
+        base_job_name="train",
+        sagemaker_session=w.session,
+        compute=Compute(
+            instance_type=cfg.training_instance_type,
+            instance_count=1,
+            volume_size_in_gb=30,
+            volume_kms_key_id=cfg.kms_key_arn,
+        ),
+        stopping_condition=StoppingCondition(max_runtime_in_seconds=TRAINING_MAX_RUNTIME_SECONDS),
+        output_data_config=OutputDataConfig(
+            s3_output_path=f"s3://{cfg.artifacts_bucket}/pipelines/{cfg.name}/models",
+            kms_key_id=cfg.kms_key_arn,
+        ),
+        hyperparameters={
+            # HyperParameters are strings in the training API.
+            "epochs": w.epochs.to_string(),
+            "batch-size": w.batch_size.to_string(),
+            "learning-rate": w.learning_rate.to_string(),
+            "trainer": "tfidf-linear",
+        },
+    ).with_metric_definitions(
+        # train.py prints one "name=value" line per metric.
+        [
+            MetricDefinition(name=name, regex=f"{name}=([0-9.eE+-]+)")
+            for name in ("train_accuracy", "validation_accuracy", "notes_per_second")
+        ]
+    )
+    return TrainingStep(
+        name=TRAIN_STEP,
+        step_args=trainer.train(
+            input_data_config=[
+                InputData(channel_name="train", data_source=w.preprocessed("train")),
+                InputData(channel_name="validation", data_source=w.preprocessed("validation")),
+                InputData(channel_name="code", data_source=cfg.code_uris["train.py"]),
+            ]
+        ),
+        cache_config=w.cache,
+    )
+
+
+@_builds(EVALUATE_STEP)
+def _evaluate(w: Wiring) -> Any:
+    """Held-out test split -> evaluation.json (the `EvaluationReport` property file)."""
+    return ProcessingStep(
+        name=EVALUATE_STEP,
+        step_args=w.processor("evaluate.py").run(
+            inputs=[
+                w.code_input("evaluate.py"),
+                w.s3_input("model", w.model_data(), f"{PROCESSING_ROOT}/input/model"),
+                w.s3_input("test", w.preprocessed("test"), f"{PROCESSING_ROOT}/input/test"),
+            ],
+            outputs=[w.s3_output(EVALUATE_STEP, "evaluation")],
+            arguments=[
+                "--model-dir",
+                f"{PROCESSING_ROOT}/input/model",
+                "--test-dir",
+                f"{PROCESSING_ROOT}/input/test",
+                "--output-dir",
+                f"{PROCESSING_ROOT}/output/evaluation",
+            ],
+        ),
+        property_files=[w.report],
+        cache_config=w.cache,
+    )
+
+
+@_builds(REGISTER_STEP)
+def _register(w: Wiring) -> Any:
+    """This stack's model package group, the evaluation report attached as metrics."""
+    cfg = w.cfg
+    builder = ModelBuilder(
+        image_uri=cfg.training_image_uri,
+        s3_model_data_url=w.model_data(),
+        role_arn=cfg.role_arn,
+        sagemaker_session=w.session,
+        # The default {"auto": True} makes the builder upload code at build time.
+        dependencies=None,
+    )
+    return ModelStep(
+        name=REGISTER_STEP,
+        step_args=builder.register(
+            model_package_group_name=cfg.model_package_group,
+            content_types=["text/csv", "application/json"],
+            response_types=["application/json"],
+            inference_instances=list(cfg.inference_instance_types),
+            transform_instances=list(cfg.inference_instance_types),
+            approval_status="PendingManualApproval",
+            model_metrics=ModelMetrics(
+                model_statistics=MetricsSource(
+                    content_type="application/json", s3_uri=w.report_uri()
+                )
+            ),
+        ),
+    )
+
+
+@_builds(CONDITION_STEP)
+def _accuracy_check(w: Wiring) -> Any:
+    """Accuracy from the property file >= the threshold parameter: run the true branch."""
+    if_steps = w.branch(CONDITION_STEP)
+    return ConditionStep(
+        name=CONDITION_STEP,
+        depends_on=[w.step(REGISTER_STEP)],
+        conditions=[
+            ConditionGreaterThanOrEqualTo(
+                left=JsonGet(
+                    step_name=EVALUATE_STEP, property_file=w.report, json_path=ACCURACY_JSON_PATH
+                ),
+                right=w.threshold,
+            )
+        ],
+        if_steps=if_steps,
+        else_steps=[],
+    )
+
+
+@_builds(APPROVE_STEP)
+def _approve(w: Wiring) -> Any:
+    """A processing job with the training image (boto3 inside) approves the package."""
+    return ProcessingStep(
+        name=APPROVE_STEP,
+        step_args=w.processor("approve.py", env={"AWS_DEFAULT_REGION": w.cfg.region}).run(
+            inputs=[w.code_input("approve.py")],
+            arguments=[
+                "--model-package-arn",
+                w.step(REGISTER_STEP).properties.ModelPackageArn,
+                "--evaluation-report",
+                w.report_uri(),
+            ],
+        ),
+    )
