@@ -5,12 +5,20 @@ writes (`model.joblib` + `labels.json`). Requests:
 
 - `text/csv`: one note per line, taken as is (commas included, never cut at one); a
   line that is exactly one quoted CSV field (`"a, b"`, with `""` for a quote) is
-  unquoted, and such a field may span lines;
-- `application/json`: `{"instances": ["note", ...]}`, `{"text": "note"}`, or `["note", ...]`.
+  unquoted, and such a field may span lines; a first line that is only a column name
+  (`transcription`, `text`, `note`, `notes`, as the original notebook sends it) is a
+  header row, not a note;
+- `application/json`: `{"instances": ["note", ...]}` (the original's request shape),
+  `{"text": "note"}`, or `["note", ...]`.
 
-Responses (`Accept`): `application/json` (default) gives
-`{"predictions": [{"label": ..., "probability": ...}, ...]}`; `text/csv` gives
-one `label,probability` line per note.
+Responses (`Accept`, every type in SUPPORTED_ACCEPT_TYPES): `application/json`
+(default, also for `*/*`) gives, in request order,
+
+    {"predictions": [{"label": "Ophthalmology", "probability": 0.91}, ...]}
+
+(`probability`: the model's score of that label in [0, 1], null for a model without
+one); `text/csv` gives one `label,probability` line per note. A bad request is a
+400 with a one-line `text/plain` reason.
 """
 
 from __future__ import annotations
@@ -29,6 +37,9 @@ import numpy as np
 JSON = "application/json"
 CSV = "text/csv"
 SUPPORTED_CONTENT_TYPES = (CSV, JSON)
+SUPPORTED_ACCEPT_TYPES = (JSON, CSV)
+"""What the model package registers as its request and response types."""
+CSV_HEADER_NAMES = frozenset({"transcription", "text", "note", "notes"})
 MAX_NOTES_PER_REQUEST = 1000
 
 _QUOTED_FIELD = re.compile(r'[ \t]*"((?:[^"]|"")*)"[ \t]*(?:\r\n|\r|\n|$)')
@@ -94,6 +105,8 @@ def input_fn(request_body: str | bytes, content_type: str | None = CSV) -> list[
     media = _media_type(content_type, CSV)
     if media == CSV:
         notes = _csv_notes(body)
+        if notes and notes[0].strip().strip('"').strip().lower() in CSV_HEADER_NAMES:
+            notes = notes[1:]
     elif media == JSON:
         try:
             payload = json.loads(body)

@@ -1,16 +1,22 @@
-"""`serve` for the training image: SageMaker's hosting contract on port 8080.
+"""`serve` for the training image: SageMaker's hosting contract on port 8080, via gunicorn.
 
 `GET /ping` answers 200 once the model is loaded; `POST /invocations` runs
-input_fn -> predict_fn -> output_fn. Small on purpose (stdlib HTTP server,
-threaded): the endpoint classifies short notes with a linear model.
+input_fn -> predict_fn -> output_fn. The app is plain WSGI (`make_app`), served by
+gunicorn as SageMaker's own framework containers do: the model is loaded once
+before the workers fork (copy-on-write), one worker per CPU core the container may
+use, unless `SAGEMAKER_MODEL_SERVER_WORKERS` says otherwise;
+`SAGEMAKER_MODEL_SERVER_TIMEOUT` (seconds, default 60) bounds a request.
+`SAGEMAKER_BIND_TO_PORT` (default 8080) and `SERVING_BIND_HOST` (default 0.0.0.0)
+set the address.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from ml.serving.inference import (
     InferenceError,
@@ -22,66 +28,127 @@ from ml.serving.inference import (
 )
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's real-time payload limit
+DEFAULT_TIMEOUT_SECONDS = 60
+BACKLOG = 2048
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-def make_handler(model: LoadedModel) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def _reply(self, status: HTTPStatus, body: str, content_type: str = "text/plain") -> None:
-            data = body.encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+def _reply(
+    start_response: StartResponse,
+    status: HTTPStatus,
+    body: str,
+    content_type: str = "text/plain",
+) -> list[bytes]:
+    data = body.encode("utf-8")
+    start_response(
+        f"{status.value} {status.phrase}",
+        [("Content-Type", content_type), ("Content-Length", str(len(data)))],
+    )
+    return [data]
 
-        def do_GET(self) -> None:
-            if self.path == "/ping":
-                self._reply(HTTPStatus.OK, "")
-            else:
-                self._reply(HTTPStatus.NOT_FOUND, "not found")
 
-        def do_POST(self) -> None:
-            if self.path != "/invocations":
-                self._reply(HTTPStatus.NOT_FOUND, "not found")
-                return
-            raw_length = (self.headers.get("Content-Length") or "0").strip()
-            # int() alone would accept "+5", " 5" or "1_0"; only plain digits are a length.
-            if not raw_length.isascii() or not raw_length.isdigit():
-                self._reply(
-                    HTTPStatus.BAD_REQUEST,
-                    f"invalid Content-Length {raw_length!r}: a non-negative integer is required",
-                )
-                return
-            length = int(raw_length)
-            if length > MAX_BODY_BYTES:
-                self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload too large")
-                return
-            body = self.rfile.read(length)
-            if len(body) < length:
-                self._reply(
-                    HTTPStatus.BAD_REQUEST,
-                    f"the body ended after {len(body)} of {length} bytes (Content-Length)",
-                )
-                return
-            try:
-                notes = input_fn(body, self.headers.get("Content-Type"))
-                response, content_type = output_fn(
-                    predict_fn(notes, model), self.headers.get("Accept")
-                )
-            except InferenceError as error:
-                self._reply(HTTPStatus.BAD_REQUEST, str(error))
-                return
-            self._reply(HTTPStatus.OK, response, content_type)
+def _invoke(
+    model: LoadedModel, environ: dict[str, Any], start_response: StartResponse
+) -> list[bytes]:
+    raw_length = str(environ.get("CONTENT_LENGTH") or "0").strip()
+    # int() alone would accept "+5", " 5" or "1_0"; only plain digits are a length.
+    if not raw_length.isascii() or not raw_length.isdigit():
+        return _reply(
+            start_response,
+            HTTPStatus.BAD_REQUEST,
+            f"invalid Content-Length {raw_length!r}: a non-negative integer is required",
+        )
+    length = int(raw_length)
+    if length > MAX_BODY_BYTES:
+        return _reply(start_response, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload too large")
+    body = environ["wsgi.input"].read(length) if length else b""
+    if len(body) < length:
+        return _reply(
+            start_response,
+            HTTPStatus.BAD_REQUEST,
+            f"the body ended after {len(body)} of {length} bytes (Content-Length)",
+        )
+    try:
+        notes = input_fn(body, environ.get("CONTENT_TYPE"))
+        response, content_type = output_fn(predict_fn(notes, model), environ.get("HTTP_ACCEPT"))
+    except InferenceError as error:
+        return _reply(start_response, HTTPStatus.BAD_REQUEST, str(error))
+    return _reply(start_response, HTTPStatus.OK, response, content_type)
 
-    return Handler
+
+def make_app(model: LoadedModel) -> WsgiApp:
+    """The WSGI application of the endpoint for `model`."""
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == "/ping" and method in ("GET", "HEAD"):
+            return _reply(start_response, HTTPStatus.OK, "")
+        if path == "/invocations" and method == "POST":
+            return _invoke(model, environ, start_response)
+        return _reply(start_response, HTTPStatus.NOT_FOUND, "not found")
+
+    return app
+
+
+def worker_count(environ: Mapping[str, str]) -> int:
+    """SAGEMAKER_MODEL_SERVER_WORKERS, else the CPU cores this process may run on."""
+    configured = environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", "").strip()
+    if configured:
+        if not configured.isdigit() or int(configured) < 1:
+            raise ValueError(
+                f"SAGEMAKER_MODEL_SERVER_WORKERS must be a positive integer, got {configured!r}"
+            )
+        return int(configured)
+    return max(
+        1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
+
+
+def gunicorn_options(environ: Mapping[str, str]) -> dict[str, Any]:
+    host = environ.get("SERVING_BIND_HOST", "0.0.0.0")  # noqa: S104 - the container's port
+    port = environ.get("SAGEMAKER_BIND_TO_PORT", "8080")
+    return {
+        "bind": f"{host}:{port}",
+        "workers": worker_count(environ),
+        "worker_class": "sync",
+        "timeout": int(environ.get("SAGEMAKER_MODEL_SERVER_TIMEOUT", DEFAULT_TIMEOUT_SECONDS)),
+        "backlog": BACKLOG,
+        "preload_app": True,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+        "limit_request_line": 8190,
+    }
 
 
 def main() -> int:
+    from gunicorn.app.base import BaseApplication  # noqa: PLC0415 - only the container serves
+
+    try:
+        options = gunicorn_options(os.environ)
+    except ValueError as error:
+        print(f"serve failed: {error}", file=sys.stderr)
+        return 2
     model = model_fn(os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
-    port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
-    server = ThreadingHTTPServer(("0.0.0.0", port), make_handler(model))  # noqa: S104
-    print(f"serving {len(model.labels)} labels on :{port}", file=sys.stderr)
-    server.serve_forever()
+    application = make_app(model)
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> WsgiApp:
+            return application
+
+    print(
+        f"serving {len(model.labels)} labels on {options['bind']} "
+        f"with {options['workers']} worker(s)",
+        file=sys.stderr,
+    )
+    Server().run()
     return 0
 
 

@@ -4,6 +4,14 @@ Writes `evaluation.json` in SageMaker's model-quality format, so the registry
 shows it and the pipeline's `accuracy-check` reads
 `multiclass_classification_metrics.accuracy.value` from it (PropertyFile).
 
+Besides accuracy it reports macro-F1, weighted F1 and per-class F1, the same metrics
+for a majority-class baseline (the most frequent train label, from model.json), and an
+`approval` block: the model passes when `--metric` (default macro_f1) is at least
+`--threshold` AND beats the baseline's value by at least `--baseline-margin`. The
+report says in `summary` when the model is not better than the baseline. Test rows
+whose `labels` column lists several labels (preprocess `--conflicts keep-all`) count a
+prediction of any of them as right.
+
 The model input is the training job's `model.tar.gz` (or an unpacked model
 directory). A test label the model was never trained on is an error, not a
 silent miss: it means the splits or the label set are wrong.
@@ -29,6 +37,11 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 MODEL_FILE = "model.joblib"
 LABELS_FILE = "labels.json"
 EVALUATION_FILE = "evaluation.json"
+METADATA_FILE = "model.json"
+METRICS = ("macro_f1", "accuracy", "weighted_f1")
+DEFAULT_METRIC = "macro_f1"
+DEFAULT_THRESHOLD = 0.2
+DEFAULT_BASELINE_MARGIN = 0.1
 
 
 class EvaluationError(ValueError):
@@ -49,11 +62,15 @@ def unpack_model(model_dir: Path, scratch: Path) -> Path:
     return scratch
 
 
-def load_model(model_dir: Path) -> tuple[Any, list[str]]:
+def load_model(model_dir: Path) -> tuple[Any, list[str], str | None]:
+    """The estimator, its labels and the train split's majority label (None if unknown)."""
     labels: list[str] = json.loads((model_dir / LABELS_FILE).read_text())
     # Our own training job's artifact, from this pipeline's artifacts bucket.
     model = joblib.load(model_dir / MODEL_FILE)
-    return model, labels
+    majority = None
+    if (model_dir / METADATA_FILE).is_file():
+        majority = json.loads((model_dir / METADATA_FILE).read_text()).get("majority_label")
+    return model, labels, majority
 
 
 def read_test(test_dir: Path) -> pd.DataFrame:
@@ -75,8 +92,41 @@ def read_test(test_dir: Path) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def evaluate(model: Any, labels: list[str], test: pd.DataFrame) -> dict[str, Any]:
-    """The evaluation report for `model` on `test` (columns text, label)."""
+def _references(test: pd.DataFrame, predicted: list[str]) -> list[str]:
+    """The label each prediction is scored against: itself if it is one of the note's labels."""
+    if "labels" not in test.columns:
+        return test["label"].tolist()
+    accepted = [
+        set(json.loads(raw)) if raw else {label}
+        for raw, label in zip(test["labels"], test["label"], strict=True)
+    ]
+    return [
+        guess if guess in allowed else label
+        for guess, allowed, label in zip(predicted, accepted, test["label"], strict=True)
+    ]
+
+
+def _scores(reference: list[str], predicted: list[str]) -> dict[str, float]:
+    return {
+        "accuracy": float(accuracy_score(reference, predicted)),
+        "macro_f1": float(f1_score(reference, predicted, average="macro", zero_division=0)),
+        "weighted_f1": float(f1_score(reference, predicted, average="weighted", zero_division=0)),
+    }
+
+
+def evaluate(
+    model: Any,
+    labels: list[str],
+    test: pd.DataFrame,
+    majority: str | None = None,
+    *,
+    metric: str = DEFAULT_METRIC,
+    threshold: float = DEFAULT_THRESHOLD,
+    baseline_margin: float = DEFAULT_BASELINE_MARGIN,
+) -> dict[str, Any]:
+    """The evaluation report for `model` on `test` (columns text, label[, labels])."""
+    if metric not in METRICS:
+        raise EvaluationError(f"--metric must be one of {list(METRICS)}, got {metric!r}")
     index = {label: position for position, label in enumerate(labels)}
     unknown = sorted(set(test["label"]) - set(index))
     if unknown:
@@ -84,36 +134,86 @@ def evaluate(model: Any, labels: list[str], test: pd.DataFrame) -> dict[str, Any
             f"test data has label(s) the model was not trained on: {unknown}; "
             f"the model knows {labels}"
         )
-    truth = test["label"].map(index).to_numpy(dtype=int)
-    predicted = np.asarray(model.predict(test["text"].tolist()), dtype=int)
-    present = sorted(set(truth) | set(predicted))
-    matrix = confusion_matrix(truth, predicted, labels=present)
-    per_label = f1_score(truth, predicted, labels=present, average=None, zero_division=0)
+    ids = np.asarray(model.predict(test["text"].tolist()), dtype=int)
+    predicted = [labels[i] for i in ids]
+    reference = _references(test, predicted)
+    present = sorted(set(reference) | set(predicted))
+    matrix = confusion_matrix(reference, predicted, labels=present)
+    per_label = f1_score(reference, predicted, labels=present, average=None, zero_division=0)
+    scores = _scores(reference, predicted)
+    base_label = majority if majority in index else str(test["label"].mode().iloc[0])
+    base_predicted = [base_label] * len(test)
+    baseline = {"label": base_label, **_scores(_references(test, base_predicted), base_predicted)}
+    comparison = {
+        name: {
+            "model": scores[name],
+            "baseline": baseline[name],
+            "margin": scores[name] - baseline[name],
+        }
+        for name in METRICS
+    }
+    value = scores[metric]
+    required = max(threshold, float(baseline[metric]) + baseline_margin)
+    passed = value >= threshold and comparison[metric]["margin"] >= baseline_margin
+    better = comparison[metric]["margin"] > 0
+    summary = (
+        f"{metric} {value:.3f} vs majority baseline ({base_label}) {baseline[metric]:.3f}: "
+        + ("better than the baseline" if better else "NOT better than the baseline")
+        + f"; needs >= {threshold:g} and baseline + {baseline_margin:g}: "
+        + ("passes" if passed else "fails")
+    )
     return {
         "multiclass_classification_metrics": {
-            "accuracy": {"value": float(accuracy_score(truth, predicted)), "standard_deviation": 0},
-            "weighted_f1": {
-                "value": float(f1_score(truth, predicted, average="weighted", zero_division=0)),
-                "standard_deviation": 0,
-            },
-            "macro_f1": {
-                "value": float(f1_score(truth, predicted, average="macro", zero_division=0)),
-                "standard_deviation": 0,
+            **{
+                name: {"value": scores[name], "standard_deviation": 0}
+                for name in ("accuracy", "weighted_f1", "macro_f1")
             },
             "confusion_matrix": {
-                labels[row]: {labels[col]: int(matrix[i][j]) for j, col in enumerate(present)}
+                row: {col: int(matrix[i][j]) for j, col in enumerate(present)}
                 for i, row in enumerate(present)
             },
         },
-        "per_label_f1": {labels[p]: float(v) for p, v in zip(present, per_label, strict=True)},
+        "per_label_f1": {p: float(v) for p, v in zip(present, per_label, strict=True)},
+        "per_class_f1": {p: float(v) for p, v in zip(present, per_label, strict=True)},
+        "baseline": baseline,
+        "baseline_comparison": comparison,
+        "better_than_baseline": better,
+        "approval": {
+            "metric": metric,
+            "value": value,
+            "threshold": threshold,
+            "baseline": baseline[metric],
+            "baseline_margin": baseline_margin,
+            "required": required,
+            "margin_over_required": value - required,
+            "passed": passed,
+        },
+        "summary": summary,
         "test_notes": len(test),
+        "scoring": "any listed label" if "labels" in test.columns else "single label",
     }
 
 
-def run(model_dir: Path, test_dir: Path, output_dir: Path) -> dict[str, Any]:
+def run(
+    model_dir: Path,
+    test_dir: Path,
+    output_dir: Path,
+    *,
+    metric: str = DEFAULT_METRIC,
+    threshold: float = DEFAULT_THRESHOLD,
+    baseline_margin: float = DEFAULT_BASELINE_MARGIN,
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch:
-        model, labels = load_model(unpack_model(model_dir, Path(scratch)))
-        report = evaluate(model, labels, read_test(test_dir))
+        model, labels, majority = load_model(unpack_model(model_dir, Path(scratch)))
+        report = evaluate(
+            model,
+            labels,
+            read_test(test_dir),
+            majority,
+            metric=metric,
+            threshold=threshold,
+            baseline_margin=baseline_margin,
+        )
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / EVALUATION_FILE).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     return report
@@ -126,14 +226,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--output-dir", type=Path, default=Path("/opt/ml/processing/output/evaluation")
     )
+    parser.add_argument("--metric", choices=METRICS, default=DEFAULT_METRIC)
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    parser.add_argument("--baseline-margin", type=float, default=DEFAULT_BASELINE_MARGIN)
     args = parser.parse_args(argv)
     try:
-        report = run(args.model_dir, args.test_dir, args.output_dir)
+        report = run(
+            args.model_dir,
+            args.test_dir,
+            args.output_dir,
+            metric=args.metric,
+            threshold=args.threshold,
+            baseline_margin=args.baseline_margin,
+        )
     except (EvaluationError, OSError) as error:
         print(f"evaluate-model failed: {error}", file=sys.stderr)
         return 1
     accuracy = report["multiclass_classification_metrics"]["accuracy"]["value"]
     print(f"accuracy={accuracy:.6f} test_notes={report['test_notes']}")
+    print(report["summary"])
     return 0
 
 

@@ -1,14 +1,26 @@
-"""preprocess-data: clean the notes, encode the labels, split train/validation/test.
+"""preprocess-data: validate the notes, resolve duplicates, encode labels, split by text.
 
 Input: CSV files in the mtsamples format (description, medical_specialty,
 sample_name, transcription, keywords; only the last two that matter are
-required). If the input holds `train.csv`, `validation.csv` and `test.csv`
-(what the dataset upload writes) that split is kept; otherwise every CSV is
-pooled and split 70/15/15, stratified by label, with a fixed seed.
+required), UTF-8 unless `--encoding`, comma-separated unless `--delimiter`.
+If the input holds `train.csv`, `validation.csv` and `test.csv` (what the
+dataset upload writes) that split is kept, except that a text found in two
+splits is kept in the first of train, validation, test; otherwise every CSV is
+pooled and split 70/15/15 of the distinct texts per label, fixed seed.
+
+Validation (the data report, `data_report.json` in `train/` and `report/`, and one
+JSON line in the log): rows read, rows dropped for an empty text or label, exact
+duplicate rows (same text and label, kept once), near-exact duplicates (equal once
+lower-cased with punctuation and spacing removed: one text for the split),
+texts filed under several labels (policy `--conflicts`, default most-frequent; see
+CONFLICT_POLICIES), labels dropped for having fewer than 3 distinct texts (a
+warning, not a stop). Unusable input (encoding, delimiter, columns, a missing path,
+fewer than two labels) stops the step with one line naming the file and the fix.
 
 Output (one directory per split, each a processing output):
 `train/train.csv` + `train/labels.json`, `validation/validation.csv`,
-`test/test.csv`; the CSVs have the columns text, label, label_id.
+`test/test.csv`; columns text, label, label_id, labels (JSON list of every label
+the text is filed under: the accepted answers when scoring keep-all).
 
 Self-contained (stdlib + pandas/numpy): this file is uploaded and run as is.
 """
@@ -16,10 +28,12 @@ Self-contained (stdlib + pandas/numpy): this file is uploaded and run as is.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,18 +51,62 @@ MIN_NOTES_PER_LABEL = 3
 _WHITESPACE = re.compile(r"\s+")
 
 
+CONFLICT_POLICIES = ("most-frequent", "drop", "keep-all")
+DEFAULT_CONFLICT_POLICY = "most-frequent"
+"""A text filed under several labels keeps its most frequent label (ties: the rarer label
+overall, the more specific one). `drop` removes such texts; `keep-all` trains on every
+label and scores a prediction right if it is any of the note's labels."""
+REPORT_FILE = "data_report.json"
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+
+
 class DataError(ValueError):
     """The input data cannot be used; the message says what is wrong and where."""
 
 
-def read_notes(path: Path) -> pd.DataFrame:
-    """Read one mtsamples-format CSV; fail clearly on missing columns."""
+def _decode(path: Path, encoding: str) -> str:
+    raw = path.read_bytes()
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        return raw.decode(
+            "utf-8-sig" if encoding.lower().replace("_", "-") == "utf-8" else encoding
+        )
+    except LookupError:
+        raise DataError(f"--encoding {encoding!r} is not a known text encoding") from None
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        hint = "cp1252"
+        try:
+            raw.decode("cp1252")
+        except UnicodeDecodeError:
+            hint = "latin-1"
+        raise DataError(
+            f"{path}: not {encoding} text (byte 0x{raw[error.start]:02x} on line {line}); "
+            f"it looks like {hint}: convert it (iconv -f {hint} -t utf-8) "
+            f"or pass --encoding {hint}"
+        ) from None
+
+
+def read_notes(path: Path, encoding: str = "utf-8", delimiter: str = ",") -> pd.DataFrame:
+    """Read one mtsamples-format CSV; fail in one line on encoding, delimiter or columns."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file (give the path of a mtsamples-format CSV)")
+    text = _decode(path, encoding)
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=delimiter)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty (expected a CSV with a header row)") from None
+    except pd.errors.ParserError as error:
+        raise DataError(f"{path}: not a valid CSV ({str(error).strip()})") from None
     missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
     if missing:
+        header = text.split("\n", 1)[0]
+        for name, sep in (("semicolon", ";"), ("tab", "\t"), ("pipe", "|")):
+            if sep != delimiter and all(column in header.split(sep) for column in REQUIRED_COLUMNS):
+                shown = "\\t" if sep == "\t" else sep
+                raise DataError(
+                    f"{path}: the file is {name}-delimited; save it comma-separated "
+                    f"or pass --delimiter '{shown}'"
+                )
         raise DataError(
             f"{path}: missing column(s) {missing}; found {list(frame.columns)} "
             f"(the mtsamples format has {list(MTSAMPLES_COLUMNS)})"
@@ -56,12 +114,21 @@ def read_notes(path: Path) -> pd.DataFrame:
     return frame
 
 
-def clean(frame: pd.DataFrame, source: str = "input") -> pd.DataFrame:
+def clean(
+    frame: pd.DataFrame, source: str = "input", report: dict[str, Any] | None = None
+) -> pd.DataFrame:
     """Normalise whitespace, drop notes without text or label; columns text, label."""
-    text = frame[TEXT_COLUMN].astype(str).map(lambda v: _WHITESPACE.sub(" ", v).strip())
-    label = frame[LABEL_COLUMN].astype(str).map(lambda v: _WHITESPACE.sub(" ", v).strip())
-    cleaned = pd.DataFrame({"text": text, "label": label})
-    cleaned = cleaned[(cleaned["text"] != "") & (cleaned["label"] != "")].reset_index(drop=True)
+    text = frame[TEXT_COLUMN].astype(str).str.replace(_WHITESPACE, " ", regex=True).str.strip()
+    label = frame[LABEL_COLUMN].astype(str).str.replace(_WHITESPACE, " ", regex=True).str.strip()
+    # keep_default_na=False keeps "NA" notes as text; an exported float NaN reads as "nan".
+    no_text = text.isin(["", "nan", "NaN"])
+    no_label = ~no_text & label.isin(["", "nan", "NaN"])
+    if report is not None:
+        report["rows_read"] = report.get("rows_read", 0) + len(frame)
+        report["dropped_empty_text"] = report.get("dropped_empty_text", 0) + int(no_text.sum())
+        report["dropped_empty_label"] = report.get("dropped_empty_label", 0) + int(no_label.sum())
+    cleaned = pd.DataFrame({"text": text, "label": label})[~no_text & ~no_label]
+    cleaned = cleaned.reset_index(drop=True)
     if cleaned.empty:
         raise DataError(
             f"{source}: no usable notes (every row lacks a {TEXT_COLUMN} or a {LABEL_COLUMN})"
@@ -69,40 +136,113 @@ def clean(frame: pd.DataFrame, source: str = "input") -> pd.DataFrame:
     return cleaned
 
 
-def drop_rare_labels(frame: pd.DataFrame, minimum: int = MIN_NOTES_PER_LABEL) -> pd.DataFrame:
-    counts = frame["label"].value_counts()
-    rare = sorted(counts[counts < minimum].index)
+def text_key(text: pd.Series) -> pd.Series:
+    """The near-exact identity of a note: lower case, words and numbers only."""
+    return text.str.lower().str.replace(_NON_WORD, " ", regex=True).str.strip()
+
+
+def resolve_duplicates(frame: pd.DataFrame, policy: str, report: dict[str, Any]) -> pd.DataFrame:
+    """Count duplicates and conflicts; one row per (text, label) and labels per the policy.
+
+    Adds `key` (near-exact identity), `canonical` (the text's label for splitting and
+    scoring) and `labels` (JSON list of every label the text is filed under).
+    """
+    if policy not in CONFLICT_POLICIES:
+        raise DataError(f"--conflicts must be one of {list(CONFLICT_POLICIES)}, got {policy!r}")
+    frame = frame.assign(key=text_key(frame["text"]))
+    exact = frame.duplicated(["text", "label"])
+    near = frame.duplicated(["key"]) & ~frame.duplicated(["text"])
+    labels_per_key = frame.groupby("key")["label"].nunique()
+    rows_per_key = frame["key"].value_counts()
+    conflicting = labels_per_key[labels_per_key > 1].index
+    report.update(
+        exact_duplicate_rows=int(exact.sum()),
+        near_duplicate_rows=int(near.sum()),
+        duplicated_texts=int((rows_per_key > 1).sum()),
+        conflicting_texts=len(conflicting),
+        conflicting_rows=int(frame["key"].isin(conflicting).sum()),
+        conflict_policy=policy,
+    )
+    unique = frame.drop_duplicates(["key", "label"]).reset_index(drop=True)
+    frequency = frame["label"].value_counts()
+    votes = frame.groupby(["key", "label"]).size().rename("votes").reset_index()
+    votes["overall"] = votes["label"].map(frequency)
+    votes = votes.sort_values(
+        ["key", "votes", "overall", "label"], ascending=[True, False, True, True]
+    )
+    canonical = votes.drop_duplicates("key").set_index("key")["label"]
+    all_labels = votes.groupby("key")["label"].agg(lambda v: json.dumps(sorted(v)))
+    unique["canonical"] = unique["key"].map(canonical)
+    unique["labels"] = unique["key"].map(all_labels)
+    if policy == "drop":
+        unique = unique[~unique["key"].isin(conflicting)]
+    elif policy == "most-frequent":
+        unique = unique[unique["label"] == unique["canonical"]]
+        unique = unique.assign(labels=unique["label"].map(lambda v: json.dumps([v])))
+    return unique.reset_index(drop=True)
+
+
+def drop_rare_labels(
+    frame: pd.DataFrame, report: dict[str, Any], minimum: int = MIN_NOTES_PER_LABEL
+) -> pd.DataFrame:
+    """Drop labels on fewer than `minimum` distinct texts (with a warning); need 2 labels left."""
+    counts = frame.groupby("label")["key"].nunique()
+    rare = {str(label): int(n) for label, n in counts[counts < minimum].items()}
     if rare:
-        print(f"dropping labels with fewer than {minimum} notes: {rare}", file=sys.stderr)
-    kept = frame[~frame["label"].isin(rare)].reset_index(drop=True)
-    if kept.empty:
-        raise DataError(f"no label has at least {minimum} notes; nothing to train on")
+        warning = f"dropping labels on fewer than {minimum} distinct notes: {sorted(rare)}"
+        print(f"warning: {warning}", file=sys.stderr)
+        report.setdefault("warnings", []).append(warning)
+    report["rare_labels_dropped"] = rare
+    kept = frame[~frame["label"].isin(rare)]
+    kept = kept[kept["canonical"].isin(set(kept["label"]))].reset_index(drop=True)
+    labels = sorted(set(kept["label"]))
+    if len(labels) < 2:
+        only = f"only {labels[0]!r}" if labels else "none"
+        raise DataError(
+            f"the dataset has {only} as a label with at least {minimum} distinct notes; "
+            "a classifier needs at least two labels: add notes of other specialties"
+        )
     return kept
 
 
-def stratified_split(frame: pd.DataFrame, seed: int = SEED) -> dict[str, pd.DataFrame]:
-    """70/15/15 per label (so every label is in every split), reproducible for a seed."""
+def grouped_split(frame: pd.DataFrame, seed: int = SEED) -> pd.Series:
+    """The split of each row: 70/15/15 of the distinct texts per label, a text in one split.
+
+    Rows are grouped by `key` (a note and its near-exact copies, under any label) and
+    stratified by `canonical`; a label with fewer than 3 texts as canonical stays in train.
+    """
     rng = np.random.default_rng(seed)
-    parts: dict[str, list[pd.DataFrame]] = {split: [] for split in SPLITS}
-    for label in sorted(frame["label"].unique()):
-        group = frame[frame["label"] == label]
-        order = rng.permutation(len(group))
-        n_test = max(1, round(len(group) * SPLIT_RATIOS["test"]))
-        n_validation = max(1, round(len(group) * SPLIT_RATIOS["validation"]))
-        n_train = len(group) - n_test - n_validation
-        if n_train < 1:
-            raise DataError(f"label {label!r} has only {len(group)} notes; need at least 3")
-        bounds = {
-            "train": order[:n_train],
-            "validation": order[n_train : n_train + n_validation],
-            "test": order[n_train + n_validation :],
-        }
-        for split, rows in bounds.items():
-            parts[split].append(group.iloc[rows])
-    return {
-        split: pd.concat(chunks).sample(frac=1.0, random_state=seed).reset_index(drop=True)
-        for split, chunks in parts.items()
-    }
+    groups = frame.drop_duplicates("key")[["key", "canonical"]]
+    assignment: dict[str, str] = {}
+    for label, keys in groups.groupby("canonical", sort=True)["key"]:
+        del label
+        order = keys.to_numpy()[rng.permutation(len(keys))]
+        if len(order) < len(SPLITS):
+            assignment.update(dict.fromkeys(order, "train"))
+            continue
+        n_test = max(1, round(len(order) * SPLIT_RATIOS["test"]))
+        n_validation = max(1, round(len(order) * SPLIT_RATIOS["validation"]))
+        n_train = len(order) - n_test - n_validation
+        assignment.update(dict.fromkeys(order[:n_train], "train"))
+        assignment.update(dict.fromkeys(order[n_train : n_train + n_validation], "validation"))
+        assignment.update(dict.fromkeys(order[n_train + n_validation :], "test"))
+    return frame["key"].map(assignment)
+
+
+def _split_frames(frame: pd.DataFrame, seed: int, *, shuffle: bool) -> dict[str, pd.DataFrame]:
+    """Train keeps a row per label (keep-all); validation/test one row per text (canonical).
+
+    A fresh split is shuffled; an uploaded split keeps its row order.
+    """
+    parts: dict[str, pd.DataFrame] = {}
+    for split in SPLITS:
+        part = frame[frame["split"] == split]
+        if split != "train":
+            part = part[part["label"] == part["canonical"]].drop_duplicates("key")
+        if shuffle:
+            part = part.sample(frac=1.0, random_state=seed)
+        parts[split] = part.reset_index(drop=True)
+    return parts
 
 
 def encode_labels(splits: dict[str, pd.DataFrame]) -> list[str]:
@@ -115,12 +255,7 @@ def encode_labels(splits: dict[str, pd.DataFrame]) -> list[str]:
 
 
 def check_labels_are_trained(splits: dict[str, pd.DataFrame]) -> None:
-    """Every validation/test label must occur in train (an upload's own split may break this).
-
-    labels.json is built from all splits, so without this check a label seen
-    only in validation or test would look known to evaluate-model, and the
-    model would be scored on a class it never had a chance to learn.
-    """
+    """Every validation/test label must occur in train (an upload's own split may break this)."""
     trained = set(splits["train"]["label"])
     missing = {
         split: sorted(set(frame["label"]) - trained)
@@ -136,37 +271,89 @@ def check_labels_are_trained(splits: dict[str, pd.DataFrame]) -> None:
         )
 
 
-def load_input(input_dir: Path, seed: int = SEED) -> dict[str, pd.DataFrame]:
-    """The cleaned splits: the upload's own split if present, else a fresh stratified split."""
+def load_input(
+    input_dir: Path,
+    seed: int = SEED,
+    *,
+    policy: str = DEFAULT_CONFLICT_POLICY,
+    encoding: str = "utf-8",
+    delimiter: str = ",",
+    report: dict[str, Any] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Validated splits: the upload's own split if present (leaks removed), else a grouped split."""
+    report = {} if report is None else report
     if not input_dir.is_dir():
         raise DataError(f"{input_dir}: input directory does not exist")
     presplit = {split: input_dir / f"{split}.csv" for split in SPLITS}
     if all(path.is_file() for path in presplit.values()):
-        splits = {split: clean(read_notes(path), str(path)) for split, path in presplit.items()}
-        check_labels_are_trained(splits)
-        return splits
-    files = sorted(input_dir.rglob("*.csv"))
-    if not files:
-        raise DataError(f"{input_dir}: no CSV files found")
-    pooled = pd.concat([clean(read_notes(path), str(path)) for path in files], ignore_index=True)
-    return stratified_split(drop_rare_labels(pooled), seed)
+        files = list(presplit.values())
+        frames = [
+            clean(read_notes(path, encoding, delimiter), str(path), report).assign(split=split)
+            for split, path in presplit.items()
+        ]
+    else:
+        files = sorted(input_dir.rglob("*.csv"))
+        if not files:
+            raise DataError(f"{input_dir}: no CSV files found")
+        frames = [clean(read_notes(p, encoding, delimiter), str(p), report) for p in files]
+    report["files"] = [str(path) for path in files]
+    report["encoding"] = encoding
+    pooled = pd.concat(frames, ignore_index=True)
+    if "split" in pooled.columns:
+        # A text in two uploaded splits would be scored on what the model trained on.
+        rank = pooled["split"].map({split: i for i, split in enumerate(SPLITS)})
+        first = pooled.assign(rank=rank).groupby(text_key(pooled["text"]))["rank"].transform("min")
+        report["cross_split_rows_moved"] = int((first != rank).sum())
+        pooled["split"] = first.map(dict(enumerate(SPLITS)))
+    kept = drop_rare_labels(resolve_duplicates(pooled, policy, report), report)
+    uploaded = "split" in kept.columns
+    if not uploaded:
+        kept = kept.assign(split=grouped_split(kept, seed))
+    splits = _split_frames(kept, seed, shuffle=not uploaded)
+    check_labels_are_trained(splits)
+    return splits
 
 
-def preprocess(input_dir: Path, output_dir: Path, seed: int = SEED) -> dict[str, int]:
-    """Run the step: returns the number of notes per split."""
-    splits = load_input(input_dir, seed)
+def preprocess(
+    input_dir: Path,
+    output_dir: Path,
+    seed: int = SEED,
+    *,
+    policy: str = DEFAULT_CONFLICT_POLICY,
+    encoding: str = "utf-8",
+    delimiter: str = ",",
+) -> dict[str, Any]:
+    """Run the step: writes the splits and the data report; returns the report."""
+    report: dict[str, Any] = {"min_notes_per_label": MIN_NOTES_PER_LABEL}
+    splits = load_input(
+        input_dir, seed, policy=policy, encoding=encoding, delimiter=delimiter, report=report
+    )
     for split, frame in splits.items():
         if frame.empty:
-            raise DataError(f"the {split} split is empty")
+            raise DataError(f"the {split} split is empty (too few distinct notes per label)")
     labels = encode_labels(splits)
+    untestable = sorted(set(labels) - set(splits["test"]["label"]))
+    if untestable:
+        report.setdefault("warnings", []).append(
+            f"labels with fewer than 3 distinct notes of their own stay in train only: {untestable}"
+        )
     for split, frame in splits.items():
         directory = output_dir / split
         directory.mkdir(parents=True, exist_ok=True)
-        frame[["text", "label", "label_id"]].to_csv(directory / f"{split}.csv", index=False)
+        frame[["text", "label", "label_id", "labels"]].to_csv(
+            directory / f"{split}.csv", index=False
+        )
     (output_dir / "train" / "labels.json").write_text(json.dumps(labels, indent=2) + "\n")
-    counts = {split: len(frame) for split, frame in splits.items()}
+    report["splits"] = {split: len(frame) for split, frame in splits.items()}
+    report["labels"] = len(labels)
+    report["untestable_labels"] = untestable
+    document = json.dumps(report, indent=2, sort_keys=True) + "\n"
+    for directory in (output_dir / "train", output_dir / "report"):
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / REPORT_FILE).write_text(document)
+    counts: dict[str, Any] = {split: len(frame) for split, frame in splits.items()}
     counts["labels"] = len(labels)
-    return counts
+    return {**counts, "report": report}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,13 +361,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input-dir", type=Path, default=Path("/opt/ml/processing/input/data"))
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output"))
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--conflicts", choices=CONFLICT_POLICIES, default=DEFAULT_CONFLICT_POLICY)
+    parser.add_argument("--encoding", default="utf-8", help="text encoding of the CSV files")
+    parser.add_argument("--delimiter", default=",", help="CSV field delimiter")
     args = parser.parse_args(argv)
     try:
-        counts = preprocess(args.input_dir, args.output_dir, args.seed)
+        result = preprocess(
+            args.input_dir,
+            args.output_dir,
+            args.seed,
+            policy=args.conflicts,
+            encoding=args.encoding,
+            delimiter=args.delimiter,
+        )
     except DataError as error:
         print(f"preprocess-data failed: {error}", file=sys.stderr)
         return 1
-    print(json.dumps(counts, sort_keys=True))
+    # One JSON line: the data report is in the job's log as well as in data_report.json.
+    print(json.dumps(result["report"], sort_keys=True))
     return 0
 
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
-import threading
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
-from http.server import ThreadingHTTPServer
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +20,7 @@ import pytest
 
 from ml.data.synthetic import generate
 from ml.serving import inference
-from ml.serving.server import make_handler
+from ml.serving.server import gunicorn_options, worker_count
 from ml.steps import preprocess, train
 
 
@@ -130,30 +135,102 @@ def test_unsupported_accept() -> None:
         inference.output_fn([{"label": "x", "probability": 1.0}], "application/x-protobuf")
 
 
-def test_server_answers_ping_and_invocations(model_dir: Path) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(inference.model_fn(model_dir)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.fixture(scope="module")
+def served(model_dir: Path) -> Iterator[int]:
+    """The image's real `serve` (gunicorn, 2 workers) on 127.0.0.1; its port."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "SM_MODEL_DIR": str(model_dir),
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "SERVING_BIND_HOST": "127.0.0.1",
+        "SAGEMAKER_MODEL_SERVER_WORKERS": "2",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ml.serving.server"], env=env, start_new_session=True
+    )
     try:
-        base = f"http://127.0.0.1:{server.server_address[1]}"
-        with urllib.request.urlopen(f"{base}/ping", timeout=5) as response:
-            assert response.status == 200
-        request = urllib.request.Request(
-            f"{base}/invocations",
-            data=json.dumps({"instances": [EYE]}).encode(),
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            assert json.loads(response.read())["predictions"][0]["label"] == "Ophthalmology"
-        bad = urllib.request.Request(
-            f"{base}/invocations", data=b"x", headers={"Content-Type": "image/png"}
-        )
-        with pytest.raises(urllib.error.HTTPError) as raised:
-            urllib.request.urlopen(bad, timeout=5)
-        assert raised.value.code == 400
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield port
     finally:
-        server.shutdown()
-        thread.join(timeout=5)
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def post(port: int, body: bytes, content_type: str, accept: str = "application/json") -> str:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations",
+        data=body,
+        headers={"Content-Type": content_type, "Accept": accept},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+        text: str = response.read().decode()
+    return text
+
+
+def test_server_answers_ping_and_invocations(served: int) -> None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{served}/ping", timeout=5) as response:
+        assert response.status == 200
+    answer = post(served, json.dumps({"instances": [EYE]}).encode(), "application/json")
+    assert json.loads(answer)["predictions"][0]["label"] == "Ophthalmology"
+    bad = urllib.request.Request(
+        f"http://127.0.0.1:{served}/invocations", data=b"x", headers={"Content-Type": "image/png"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(bad, timeout=5)
+    assert raised.value.code == 400
+
+
+def test_csv_header_row_is_not_a_note(served: int) -> None:
+    # The original notebook's request: a `transcription` column with a header row.
+    body = pd.DataFrame({"transcription": [EYE, CARDIO]}).to_csv(index=False).encode()
+    answer = json.loads(post(served, body, "text/csv"))["predictions"]
+    assert [p["label"] for p in answer] == ["Ophthalmology", "Cardiovascular / Pulmonary"]
+    as_csv = post(served, body, "text/csv", accept="text/csv").splitlines()
+    assert [line.split(",")[0] for line in as_csv] == [
+        "Ophthalmology",
+        "Cardiovascular / Pulmonary",
+    ]
+
+
+def test_server_answers_parallel_requests_correctly(served: int) -> None:
+    notes = [EYE, CARDIO] * 40
+
+    def classify(note: str) -> str:
+        answer = post(served, json.dumps({"instances": [note]}).encode(), "application/json")
+        label: str = json.loads(answer)["predictions"][0]["label"]
+        return label
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        labels = list(pool.map(classify, notes))
+    assert labels == ["Ophthalmology", "Cardiovascular / Pulmonary"] * 40
+
+
+def test_workers_follow_the_cores_unless_configured() -> None:
+    assert worker_count({}) == len(os.sched_getaffinity(0))
+    assert worker_count({"SAGEMAKER_MODEL_SERVER_WORKERS": "3"}) == 3
+    with pytest.raises(ValueError, match="positive integer"):
+        worker_count({"SAGEMAKER_MODEL_SERVER_WORKERS": "0"})
+    options = gunicorn_options({"SAGEMAKER_BIND_TO_PORT": "8080"})
+    assert options["bind"] == "0.0.0.0:8080"
+    assert options["backlog"] >= 2048
+    assert options["preload_app"] is True
 
 
 def raw_post(port: int, headers: list[str], body: bytes) -> tuple[int, str]:
@@ -178,23 +255,16 @@ def raw_post(port: int, headers: list[str], body: bytes) -> tuple[int, str]:
             "Caf\u00e9 n\u00f6te".encode("latin-1")[:9],
             "not UTF-8",
         ),
-        (["Content-Type: text/csv", "Content-Length: abc"], b"a note", "invalid Content-Length"),
-        (["Content-Type: text/csv", "Content-Length: -1"], b"a note", "invalid Content-Length"),
+        (["Content-Type: text/csv", "Content-Length: abc"], b"a note", "content-length"),
+        (["Content-Type: text/csv", "Content-Length: -1"], b"a note", "content-length"),
         (["Content-Type: text/csv", "Content-Length: 100"], b"a note", "ended after 6 of 100"),
     ],
     ids=["latin-1-body", "non-numeric-length", "negative-length", "short-body"],
 )
 def test_server_answers_bad_bodies_with_400(
-    model_dir: Path, headers: list[str], body: bytes, message: str
+    served: int, headers: list[str], body: bytes, message: str
 ) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(inference.model_fn(model_dir)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        status, payload = raw_post(server.server_address[1], headers, body)
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        server.server_close()
+    status, payload = raw_post(served, headers, body)
     assert status == 400
-    assert message in payload
+    # gunicorn answers a malformed Content-Length itself (HTML); the app the rest (plain text).
+    assert message.lower() in payload.lower()

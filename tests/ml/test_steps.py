@@ -141,41 +141,60 @@ def test_preprocess_main_reports_errors_with_exit_status(
 # -- train -------------------------------------------------------------------------------
 
 
-def test_hyperparameters_parse_sagemaker_strings() -> None:
+def test_hyperparameters_parse_sagemaker_strings(capsys: pytest.CaptureFixture[str]) -> None:
     hp = train.Hyperparameters.from_mapping(
+        {"alpha": "0.001", "min-df": "1", "max-features": "500", "ngram-max": "1"}
+    )
+    assert (hp.alpha, hp.min_df, hp.max_features, hp.ngram_max, hp.trainer) == (
+        0.001,
+        1,
+        500,
+        1,
+        "tfidf-linear",
+    )
+    # What the current definition passes: accepted, ignored, said so.
+    legacy = train.Hyperparameters.from_mapping(
         {"epochs": "3", "batch-size": "16", "learning-rate": "0.5"}
     )
-    assert (hp.epochs, hp.batch_size, hp.learning_rate, hp.trainer) == (3, 16, 0.5, "tfidf-linear")
+    assert legacy == train.Hyperparameters()
+    assert "ignored" in capsys.readouterr().err
     with pytest.raises(train.TrainingError, match="unknown trainer"):
         train.Hyperparameters.from_mapping({"trainer": "bert"})
     with pytest.raises(train.TrainingError, match="unknown hyperparameter"):
         train.Hyperparameters.from_mapping({"epoch": "3"})
     with pytest.raises(train.TrainingError, match="bad hyperparameter"):
-        train.Hyperparameters.from_mapping({"epochs": "many"})
+        train.Hyperparameters.from_mapping({"alpha": "much"})
+    with pytest.raises(train.TrainingError, match="class-weight"):
+        train.Hyperparameters.from_mapping({"class-weight": "auto"})
 
 
 def test_train_writes_a_model_that_learns(trained: Path) -> None:
     metadata = json.loads((trained / "model.json").read_text())
     assert metadata["format"] == "sklearn-joblib"
-    assert metadata["hyperparameters"]["epochs"] == 20
+    assert metadata["hyperparameters"]["alpha"] == train.Hyperparameters.alpha
+    assert "epochs" not in metadata["hyperparameters"]
     # 8 balanced classes: chance is 0.125.
     assert metadata["metrics"]["validation_accuracy"] >= 0.6
+    assert metadata["majority_label"] in metadata["train_label_counts"]
     assert len(json.loads((trained / "labels.json").read_text())) == 8
 
 
-def test_train_honours_epochs_and_learning_rate(preprocessed: Path, tmp_path: Path) -> None:
-    hp = train.Hyperparameters(epochs=3, batch_size=16, learning_rate=0.05)
+def test_train_honours_its_hyperparameters(preprocessed: Path, tmp_path: Path) -> None:
+    hp = train.Hyperparameters(alpha=0.01, max_features=300, ngram_max=1)
     train.train(preprocessed / "train", None, tmp_path / "m", hp)
-    classifier = joblib.load(tmp_path / "m" / "model.joblib").named_steps["classifier"]
-    assert classifier.eta0 == 0.05
-    # SGD counts one update per note: epochs x notes (+1, sklearn starts at 1).
-    assert classifier.t_ == 3 * 112 + 1
+    model = joblib.load(tmp_path / "m" / "model.joblib")
+    assert model.named_steps["classifier"].alpha == 0.01
+    vocabulary = model.named_steps["tfidf"].vocabulary_
+    assert len(vocabulary) == 300
+    assert all(" " not in term for term in vocabulary)
+    # One fit, sparse end to end: the pickled vectorizer carries no pruned-term set.
+    assert model.named_steps["tfidf"].stop_words_ is None
 
 
 def test_train_main_uses_the_container_contract(preprocessed: Path, tmp_path: Path) -> None:
     config = tmp_path / "config"
     config.mkdir()
-    (config / "hyperparameters.json").write_text(json.dumps({"epochs": "2", "batch-size": "8"}))
+    (config / "hyperparameters.json").write_text(json.dumps({"alpha": "0.0003", "epochs": "2"}))
     env = {
         "SM_CHANNEL_TRAIN": str(preprocessed / "train"),
         "SM_CHANNEL_VALIDATION": str(preprocessed / "validation"),
@@ -185,8 +204,7 @@ def test_train_main_uses_the_container_contract(preprocessed: Path, tmp_path: Pa
     }
     assert train.main(["train"], env) == 0
     metadata = json.loads((tmp_path / "model" / "model.json").read_text())
-    assert metadata["hyperparameters"]["epochs"] == 2
-    assert metadata["hyperparameters"]["batch_size"] == 8
+    assert metadata["hyperparameters"]["alpha"] == 0.0003
 
 
 def test_train_main_writes_the_failure_reason(tmp_path: Path) -> None:
@@ -240,7 +258,7 @@ def test_train_and_evaluate_read_na_like_notes_as_text(
     assert train.read_split(preprocessed / "train", "train")["text"].tolist()[0] == note
     assert evaluate.read_test(preprocessed / "test")["text"].tolist()[0] == note
 
-    train.train(preprocessed / "train", None, tmp_path / "model", train.Hyperparameters(epochs=2))
+    train.train(preprocessed / "train", None, tmp_path / "model", train.Hyperparameters())
     report = evaluate.run(tmp_path / "model", preprocessed / "test", tmp_path / "eval")
     assert report["test_notes"] == 24
 
