@@ -91,6 +91,15 @@ def read_notes(path: Path, encoding: str = "utf-8", delimiter: str = ",") -> pd.
     if not path.is_file():
         raise DataError(f"{path}: no such file (give the path of a mtsamples-format CSV)")
     text = _decode(path, encoding)
+    header = text.split("\n", 1)[0]
+    for name, sep in (("semicolon", ";"), ("tab", "\t"), ("pipe", "|")):
+        fields = [field.strip().strip('"') for field in header.split(sep)]
+        if sep != delimiter and all(column in fields for column in REQUIRED_COLUMNS):
+            shown = "\\t" if sep == "\t" else sep
+            raise DataError(
+                f"{path}: the file is {name}-delimited; save it comma-separated "
+                f"or pass --delimiter '{shown}'"
+            )
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=delimiter)
     except pd.errors.EmptyDataError:
@@ -99,14 +108,6 @@ def read_notes(path: Path, encoding: str = "utf-8", delimiter: str = ",") -> pd.
         raise DataError(f"{path}: not a valid CSV ({str(error).strip()})") from None
     missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
     if missing:
-        header = text.split("\n", 1)[0]
-        for name, sep in (("semicolon", ";"), ("tab", "\t"), ("pipe", "|")):
-            if sep != delimiter and all(column in header.split(sep) for column in REQUIRED_COLUMNS):
-                shown = "\\t" if sep == "\t" else sep
-                raise DataError(
-                    f"{path}: the file is {name}-delimited; save it comma-separated "
-                    f"or pass --delimiter '{shown}'"
-                )
         raise DataError(
             f"{path}: missing column(s) {missing}; found {list(frame.columns)} "
             f"(the mtsamples format has {list(MTSAMPLES_COLUMNS)})"
