@@ -21,6 +21,7 @@ from ml.pipeline.sdk_isolation import isolated_sdk
 from offline.pipeline.graph import all_steps, step_dependencies, topological_order
 from offline.pipeline.mermaid import mermaid
 from tests.ml.conftest import TRAINING_IMAGE, NetworkAttempts, make_config
+from tests.ml.guarded import HASH_PROBE
 
 with isolated_sdk("eu-west-1"):  # the builders import the SDK at their top
     from ml.pipeline import steps
@@ -78,27 +79,17 @@ def test_a_declared_step_without_a_builder_fails_the_build(
 
 FRESH_BUILD = textwrap.dedent(
     """
-    import hashlib, json, os, socket, sys
-    import botocore.session
-    attempts = []
-    def refuse(*args, **kwargs):
-        attempts.append(repr(args[1:] or args))
-        raise OSError("guarded")
-    socket.socket.connect = refuse
-    socket.getaddrinfo = refuse
-    original = botocore.session.Session.__init__
-    def init(self, *a, **k):
-        original(self, *a, **k)
-        self.register("before-send", lambda request, **_: refuse(None, request.url))
-    botocore.session.Session.__init__ = init
+    import hashlib, json, os, sys
     sys.path.insert(0, os.getcwd())
+    from tests.ml.guarded import HASH_PROBE, install
+    attempts = install()
     from ml.pipeline.contract import PipelineConfig
     from ml.pipeline.definition import definition_json
     fields = json.load(sys.stdin)
     fields["inference_instance_types"] = tuple(fields["inference_instance_types"])
     text = definition_json(PipelineConfig(**fields))
     digest = hashlib.sha256(text.encode()).hexdigest()
-    print(json.dumps({"sha256": digest, "attempts": attempts, "hash": hash("promote-code")}))
+    print(json.dumps({"sha256": digest, "attempts": attempts, "hash": hash(HASH_PROBE)}))
     """
 )
 
@@ -128,7 +119,7 @@ def test_fresh_process_builds_offline_and_byte_identical(
     assert completed.returncode == 0, completed.stderr[-3000:]
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result["attempts"] == [], "network attempts while importing/building"
-    assert result["hash"] != hash("promote-code"), "the child had this process's hash seed"
+    assert result["hash"] != hash(HASH_PROBE), "the child had this process's hash seed"
     assert result["sha256"] == hashlib.sha256(definition_text.encode()).hexdigest()
 
 
