@@ -1,1 +1,3 @@
-"""The training pipeline: definition builder (sagemaker SDK v3, offline), step code, DAG helpers."""
+"""The training pipeline: `contract` (steps, parameters, paths, PipelineConfig), `steps` (built with
+the sagemaker SDK v3), `definition` (the canonical JSON), `sdk_isolation` (the SDK kept away from
+AWS while it builds), `code` (the step scripts, content-addressed)."""
