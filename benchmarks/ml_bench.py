@@ -1,7 +1,17 @@
 """ML benchmarks: definition build incl. SDK import (target < 3 s), local end-to-end run
-(target < 60 s), training throughput (notes/s).
+(target < 60 s), and the default model on the realistic corpus.
 
-    uv run python benchmarks/ml_bench.py [--no-e2e]
+    uv run python benchmarks/ml_bench.py [--no-e2e] [--no-build] [--sizes 5000,50000]
+
+Model (ml.data.realistic at each size, one preprocess-data split shared by both):
+this template's trainer vs a plain scikit-learn fit (TfidfVectorizer 1-2 grams +
+LinearSVC, one `fit`) on the same split, each in a fresh process so peak RSS is its
+own: fit time and ratio (target <= 1.0), macro-F1 and accuracy on the test split
+(scored by evaluate-model, target: macro-F1 >= the plain fit's), artifact size, peak
+RSS. Serving: the real `serve` (gunicorn) on 127.0.0.1 with the first size's model,
+one note per request, 200 requests: p50/p99 next to the raw in-process
+input_fn + predict_fn + output_fn time of the same notes (target p50 <= 5 ms, HTTP
+overhead <= 1.5x raw).
 
 The build is timed in fresh processes (the SDK import is what a user pays for),
 twice: as the environment is (PYTHONDONTWRITEBYTECODE=1 on some machines means
@@ -11,8 +21,12 @@ temporary directory, which is the normal developer/CI case.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import signal
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,11 +35,14 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from ml.data.synthetic import DEFAULT_CSV
+import pandas as pd
+
+from ml.data import realistic
 from ml.pipeline.code import code_uris
 from ml.pipeline.contract import PipelineConfig
 from ml.pipeline.definition import definition_json
-from ml.steps import preprocess, train
+from ml.serving import inference
+from ml.steps import preprocess
 from offline.aws import local_aws
 from offline.pipeline.runner import StackOutputs, run_local
 
@@ -90,17 +107,144 @@ def bench_build() -> None:
     print(f"  a further build in the same process:             {warm[1]:6.2f} s")
 
 
-def bench_training() -> None:
-    with tempfile.TemporaryDirectory() as scratch:
-        root = Path(scratch)
-        (root / "in").mkdir()
-        (root / "in" / "notes.csv").write_bytes(DEFAULT_CSV.read_bytes())
-        counts = preprocess.preprocess(root / "in", root / "out")
-        hp = train.Hyperparameters()
-        metrics = train.train(root / "out" / "train", None, root / "model", hp)
+FIT = textwrap.dedent(
+    """
+    import json, resource, sys, time
+    from pathlib import Path
+    import joblib, pandas as pd
+    from ml.steps import evaluate, train
+    kind, data, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+    labels = json.loads((data / "train" / "labels.json").read_text())
+    test = evaluate.read_test(data / "test")
+    if kind == "ours":
+        metrics = train.train(data / "train", None, out, train.Hyperparameters())
+        seconds = metrics["train_seconds"]
+        model, _, majority = evaluate.load_model(out)
+    else:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.pipeline import Pipeline
+        from sklearn.svm import LinearSVC
+        frame = train.read_split(data / "train", "train")
+        started = time.perf_counter()
+        model = Pipeline([("tfidf", TfidfVectorizer(ngram_range=(1, 2))), ("svm", LinearSVC())])
+        model.fit(frame["text"].tolist(), frame["label_id"].to_numpy())
+        seconds = time.perf_counter() - started
+        out.mkdir(parents=True, exist_ok=True)
+        joblib.dump(model, out / "model.joblib")
+        majority = None
+    report = evaluate.evaluate(model, labels, test, majority)
+    scores = report["multiclass_classification_metrics"]
+    print(json.dumps({
+        "seconds": seconds,
+        "macro_f1": scores["macro_f1"]["value"],
+        "accuracy": scores["accuracy"]["value"],
+        "bytes": (out / "model.joblib").stat().st_size,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))
+    """
+)
+
+
+def _fit(kind: str, data: Path, out: Path) -> dict[str, float]:
+    completed = subprocess.run(
+        [sys.executable, "-c", FIT, kind, str(data), str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, float] = json.loads(completed.stdout.splitlines()[-1])
+    return result
+
+
+def bench_model(sizes: list[int], scratch: Path) -> Path:
+    """Both fits at each size; returns the model directory of the first size (for serving)."""
     print(
-        f"training throughput (tfidf-linear, {counts['train']} notes x {hp.epochs} epochs): "
-        f"{metrics['notes_per_second']:,.0f} notes/s ({metrics['train_seconds']:.2f} s fit)"
+        f"{'notes':>6} {'split':>17} {'fit s':>13} {'ratio':>5} {'macro-F1':>13} "
+        f"{'accuracy':>13} {'artifact MB':>13} {'peak RSS MB':>13}   (ours / plain)"
+    )
+    first: Path | None = None
+    for size in sizes:
+        root = scratch / str(size)
+        (root / "in").mkdir(parents=True)
+        realistic.generate(size).to_csv(root / "in" / "notes.csv", index=False)
+        started = time.perf_counter()
+        result = preprocess.preprocess(root / "in", root / "data")
+        prep = time.perf_counter() - started
+        ours = _fit("ours", root / "data", root / "ours")
+        plain = _fit("plain", root / "data", root / "plain")
+        split = result["report"]["splits"]
+        print(
+            f"{size:>6} {split['train']:>6}/{split['test']:<5}{prep:4.0f}s "
+            f"{ours['seconds']:6.1f}/{plain['seconds']:<6.1f} {ours['seconds'] / plain['seconds']:5.2f} "
+            f"{ours['macro_f1']:6.3f}/{plain['macro_f1']:<6.3f} "
+            f"{ours['accuracy']:6.3f}/{plain['accuracy']:<6.3f} "
+            f"{ours['bytes'] / 1e6:6.1f}/{plain['bytes'] / 1e6:<6.1f} "
+            f"{ours['peak_rss_mb']:6.0f}/{plain['peak_rss_mb']:<6.0f}",
+            flush=True,
+        )
+        first = first or root
+    assert first is not None
+    return first
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def bench_serving(root: Path, requests: int = 200) -> None:
+    test = pd.read_csv(root / "data" / "test" / "test.csv", keep_default_na=False)
+    notes = (test["text"].tolist() * (requests // len(test) + 1))[:requests]
+    model = inference.model_fn(root / "ours")
+    raw: list[float] = []
+    for note in notes:
+        started = time.perf_counter()
+        body = json.dumps({"instances": [note]})
+        inference.output_fn(inference.predict_fn(inference.input_fn(body, inference.JSON), model))
+        raw.append((time.perf_counter() - started) * 1000)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "SM_MODEL_DIR": str(root / "ours"),
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "SERVING_BIND_HOST": "127.0.0.1",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ml.serving.server"], cwd=REPO, env=env, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        served: list[float] = []
+        for note in notes:
+            body = json.dumps({"instances": [note]})
+            started = time.perf_counter()
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("POST", "/invocations", body, {"Content-Type": inference.JSON})
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+            served.append((time.perf_counter() - started) * 1000)
+            assert response.status == 200
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    p50, p99 = _percentile(served, 0.5), _percentile(served, 0.99)
+    raw50 = statistics.median(raw)
+    print(
+        f"serving ({requests} requests, one note each, gunicorn on 127.0.0.1): "
+        f"p50 {p50:.2f} ms, p99 {p99:.2f} ms (target p50 <= 5 ms); raw predict p50 "
+        f"{raw50:.2f} ms, p99 {_percentile(raw, 0.99):.2f} ms; HTTP/raw p50 {p50 / raw50:.2f}x"
     )
 
 
@@ -130,8 +274,14 @@ def _quiet(_: str) -> None:
 
 
 def main() -> None:
-    bench_build()
-    bench_training()
+    sizes = [5000, 50000]
+    if "--sizes" in sys.argv:
+        sizes = [int(v) for v in sys.argv[sys.argv.index("--sizes") + 1].split(",")]
+    if "--no-build" not in sys.argv:
+        bench_build()
+    with tempfile.TemporaryDirectory() as scratch:
+        first = bench_model(sizes, Path(scratch))
+        bench_serving(first)
     if "--no-e2e" not in sys.argv:
         bench_local_run()
 

@@ -14,11 +14,13 @@ writes (`model.joblib` + `labels.json`). Requests:
 Responses (`Accept`, every type in SUPPORTED_ACCEPT_TYPES): `application/json`
 (default, also for `*/*`) gives, in request order,
 
-    {"predictions": [{"label": "Ophthalmology", "probability": 0.91}, ...]}
+    {"predictions": [{"label": "Ophthalmology", "probability": null, "score": 0.31}, ...]}
 
-(`probability`: the model's score of that label in [0, 1], null for a model without
-one); `text/csv` gives one `label,probability` line per note. A bad request is a
-400 with a one-line `text/plain` reason.
+(`probability`: the model's probability of that label, null for a model without one,
+such as the default linear SVM; `score`: that probability, else a softmax of the SVM's
+margins in [0, 1], for ranking, not calibrated); `text/csv` gives one
+`label,probability` line per note. A bad request is a 400 with a one-line
+`text/plain` reason.
 """
 
 from __future__ import annotations
@@ -138,22 +140,34 @@ def _notes_from_json(payload: Any) -> list[str]:
 
 
 def predict_fn(notes: list[str], model: LoadedModel) -> list[dict[str, Any]]:
+    """Label, probability (None without one) and score (probability, else softmax of margins)."""
     estimator = model.estimator
+    probabilities: Any = None
+    if not hasattr(estimator, "predict_proba") and not hasattr(estimator, "decision_function"):
+        return [
+            {"label": model.labels[int(label_id)], "probability": None, "score": None}
+            for label_id in estimator.predict(notes)
+        ]
     if hasattr(estimator, "predict_proba"):
         probabilities = np.asarray(estimator.predict_proba(notes))
-        ids = probabilities.argmax(axis=1)
-        scores = probabilities.max(axis=1)
-        classes = np.asarray(estimator.classes_)[ids]
+        confidence = probabilities
     else:
-        classes = np.asarray(estimator.predict(notes))
-        # No probability to report: null in JSON (NaN would make the body invalid JSON).
-        scores = np.full(len(notes), None, dtype=object)
+        # A linear SVM has margins, not probabilities: a softmax ranks them in [0, 1].
+        margins = np.atleast_2d(np.asarray(estimator.decision_function(notes), dtype=float))
+        shifted = np.exp(margins - margins.max(axis=1, keepdims=True))
+        confidence = shifted / shifted.sum(axis=1, keepdims=True)
+    ids = confidence.argmax(axis=1)
+    classes = np.asarray(estimator.classes_)[ids]
     return [
         {
             "label": model.labels[int(label_id)],
-            "probability": None if score is None else round(float(score), 6),
+            # null in JSON when the model has none (NaN would make the body invalid JSON).
+            "probability": None
+            if probabilities is None
+            else round(float(probabilities[row, i]), 6),
+            "score": round(float(confidence[row, i]), 6),
         }
-        for label_id, score in zip(classes, scores, strict=True)
+        for row, (label_id, i) in enumerate(zip(classes, ids, strict=True))
     ]
 
 

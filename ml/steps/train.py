@@ -2,12 +2,13 @@
 
 Trainers are registered in `TRAINERS` by name (hyperparameter `trainer`). The
 default, `tfidf-linear`, is one `fit` of sparse TF-IDF features (1-2 grams, terms
-in at least `min-df` distinct notes, the `max-features` most frequent) and a linear
-classifier (SGD, modified Huber loss: a linear SVM with probabilities), chosen by
-measurement against LinearSVC and logistic loss (ml/README.md, "Model"). Each
+in at least `min-df` distinct notes, the `max-features` most frequent, sublinear tf)
+and a linear SVM (LinearSVC, `c`, balanced class weights), chosen by measurement
+against SGD with modified-Huber loss (ml/README.md, "Model"). It has no
+probabilities: the endpoint answers `probability: null`. Each
 distinct text is vectorised once: duplicated notes filed under several labels
 (common in real transcriptions) cost one transform. Hyperparameters are the ones
-this estimator has: `alpha` (regularisation), `min-df`, `max-features`,
+this estimator has: `c` (inverse regularisation), `min-df`, `max-features`,
 `ngram-max`, `class-weight` (`none` or `balanced`), `seed`. The old `epochs`,
 `batch-size` and `learning-rate` are accepted and ignored (with a warning) until
 the pipeline definition stops passing them. A transformer fine-tune would be one
@@ -39,9 +40,9 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import f1_score
 from sklearn.pipeline import Pipeline
+from sklearn.svm import LinearSVC
 
 MODEL_FILE = "model.joblib"
 LABELS_FILE = "labels.json"
@@ -58,11 +59,11 @@ IGNORED_HYPERPARAMETERS = frozenset({"epochs", "batch_size", "learning_rate"})
 
 @dataclass(frozen=True)
 class Hyperparameters:
-    alpha: float = 1e-4
+    c: float = 0.3
     min_df: int = 2
     max_features: int = 50_000
     ngram_max: int = 2
-    class_weight: str = "none"
+    class_weight: str = "balanced"
     trainer: str = "tfidf-linear"
     seed: int = 42
 
@@ -74,7 +75,7 @@ class Hyperparameters:
         if ignored:
             print(
                 f"warning: hyperparameter(s) {ignored} ignored: the {cls.trainer} trainer "
-                "fits in one pass (set alpha, min-df, max-features, ngram-max instead)",
+                "fits in one pass (set c, min-df, max-features, ngram-max instead)",
                 file=sys.stderr,
             )
         values = {k: v for k, v in values.items() if k not in IGNORED_HYPERPARAMETERS}
@@ -85,7 +86,7 @@ class Hyperparameters:
             )
         try:
             parsed = cls(
-                alpha=float(values.get("alpha", cls.alpha)),
+                c=float(values.get("c", cls.c)),
                 min_df=int(values.get("min_df", cls.min_df)),
                 max_features=int(values.get("max_features", cls.max_features)),
                 ngram_max=int(values.get("ngram_max", cls.ngram_max)),
@@ -95,8 +96,8 @@ class Hyperparameters:
             )
         except ValueError as error:
             raise TrainingError(f"bad hyperparameter value: {error}") from None
-        if parsed.alpha <= 0 or parsed.min_df < 1 or parsed.max_features < 1:
-            raise TrainingError("alpha must be > 0, min-df and max-features >= 1")
+        if parsed.c <= 0 or parsed.min_df < 1 or parsed.max_features < 1:
+            raise TrainingError("c must be > 0, min-df and max-features >= 1")
         if parsed.ngram_max not in (1, 2, 3):
             raise TrainingError(f"ngram-max must be 1, 2 or 3, got {parsed.ngram_max}")
         if parsed.class_weight not in ("none", "balanced"):
@@ -128,19 +129,16 @@ def train_tfidf_linear(
     features = vectorizer.fit_transform(list(distinct))[codes]
     # The pruned terms are only a debugging aid, and the bulk of a pickled vectorizer.
     vectorizer.stop_words_ = None
-    classifier = SGDClassifier(
-        loss="modified_huber",
-        alpha=hp.alpha,
+    classifier = LinearSVC(
+        C=hp.c,
         class_weight=None if hp.class_weight == "none" else "balanced",
-        max_iter=50,
-        tol=1e-4,
         random_state=hp.seed,
     )
     del n_labels
     if len(np.unique(labels)) < 2:
         raise TrainingError("train data has a single label; preprocess-data needs two or more")
     with warnings.catch_warnings():
-        # Not converging in max_iter epochs is expected on noisy labels and harmless here.
+        # liblinear not converging on noisy labels is expected and harmless here.
         warnings.simplefilter("ignore", ConvergenceWarning)
         classifier.fit(features, labels)
     classifier.coef_ = classifier.coef_.astype(np.float32)

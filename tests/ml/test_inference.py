@@ -45,7 +45,9 @@ def test_json_round_trip(model_dir: Path) -> None:
     assert content_type == "application/json"
     predictions = json.loads(body)["predictions"]
     assert [p["label"] for p in predictions] == ["Cardiovascular / Pulmonary", "Ophthalmology"]
-    assert all(0 < p["probability"] <= 1 for p in predictions)
+    # The default linear SVM has no probabilities; its score ranks the labels.
+    assert all(p["probability"] is None for p in predictions)
+    assert all(0 < p["score"] <= 1 for p in predictions)
 
 
 def test_csv_round_trip(model_dir: Path) -> None:
@@ -102,11 +104,11 @@ class _NoProbabilities:
 def test_a_model_without_probabilities_gives_null_not_nan() -> None:
     model = inference.LoadedModel(estimator=_NoProbabilities(), labels=("Neurology", "Urology"))
     prediction = inference.predict_fn(["a note"], model)
-    assert prediction == [{"label": "Urology", "probability": None}]
+    assert prediction == [{"label": "Urology", "probability": None, "score": None}]
     body, _ = inference.output_fn(prediction, "application/json")
     # Strict JSON: NaN (what json.dumps writes for float("nan")) is rejected here.
     strict = json.loads(body, parse_constant=lambda token: pytest.fail(f"invalid JSON {token}"))
-    assert strict == {"predictions": [{"label": "Urology", "probability": None}]}
+    assert strict == {"predictions": [{"label": "Urology", "probability": None, "score": None}]}
     assert inference.output_fn(prediction, "text/csv")[0] == "Urology,\n"
 
 

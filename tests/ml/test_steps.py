@@ -143,10 +143,10 @@ def test_preprocess_main_reports_errors_with_exit_status(
 
 def test_hyperparameters_parse_sagemaker_strings(capsys: pytest.CaptureFixture[str]) -> None:
     hp = train.Hyperparameters.from_mapping(
-        {"alpha": "0.001", "min-df": "1", "max-features": "500", "ngram-max": "1"}
+        {"c": "0.5", "min-df": "1", "max-features": "500", "ngram-max": "1"}
     )
-    assert (hp.alpha, hp.min_df, hp.max_features, hp.ngram_max, hp.trainer) == (
-        0.001,
+    assert (hp.c, hp.min_df, hp.max_features, hp.ngram_max, hp.trainer) == (
+        0.5,
         1,
         500,
         1,
@@ -163,7 +163,7 @@ def test_hyperparameters_parse_sagemaker_strings(capsys: pytest.CaptureFixture[s
     with pytest.raises(train.TrainingError, match="unknown hyperparameter"):
         train.Hyperparameters.from_mapping({"epoch": "3"})
     with pytest.raises(train.TrainingError, match="bad hyperparameter"):
-        train.Hyperparameters.from_mapping({"alpha": "much"})
+        train.Hyperparameters.from_mapping({"c": "much"})
     with pytest.raises(train.TrainingError, match="class-weight"):
         train.Hyperparameters.from_mapping({"class-weight": "auto"})
 
@@ -171,7 +171,7 @@ def test_hyperparameters_parse_sagemaker_strings(capsys: pytest.CaptureFixture[s
 def test_train_writes_a_model_that_learns(trained: Path) -> None:
     metadata = json.loads((trained / "model.json").read_text())
     assert metadata["format"] == "sklearn-joblib"
-    assert metadata["hyperparameters"]["alpha"] == train.Hyperparameters.alpha
+    assert metadata["hyperparameters"]["c"] == train.Hyperparameters.c
     assert "epochs" not in metadata["hyperparameters"]
     # 8 balanced classes: chance is 0.125.
     assert metadata["metrics"]["validation_accuracy"] >= 0.6
@@ -180,10 +180,10 @@ def test_train_writes_a_model_that_learns(trained: Path) -> None:
 
 
 def test_train_honours_its_hyperparameters(preprocessed: Path, tmp_path: Path) -> None:
-    hp = train.Hyperparameters(alpha=0.01, max_features=300, ngram_max=1)
+    hp = train.Hyperparameters(c=0.01, max_features=300, ngram_max=1)
     train.train(preprocessed / "train", None, tmp_path / "m", hp)
     model = joblib.load(tmp_path / "m" / "model.joblib")
-    assert model.named_steps["classifier"].alpha == 0.01
+    assert model.named_steps["classifier"].C == 0.01
     vocabulary = model.named_steps["tfidf"].vocabulary_
     assert len(vocabulary) == 300
     assert all(" " not in term for term in vocabulary)
@@ -194,7 +194,7 @@ def test_train_honours_its_hyperparameters(preprocessed: Path, tmp_path: Path) -
 def test_train_main_uses_the_container_contract(preprocessed: Path, tmp_path: Path) -> None:
     config = tmp_path / "config"
     config.mkdir()
-    (config / "hyperparameters.json").write_text(json.dumps({"alpha": "0.0003", "epochs": "2"}))
+    (config / "hyperparameters.json").write_text(json.dumps({"c": "0.7", "epochs": "2"}))
     env = {
         "SM_CHANNEL_TRAIN": str(preprocessed / "train"),
         "SM_CHANNEL_VALIDATION": str(preprocessed / "validation"),
@@ -204,7 +204,7 @@ def test_train_main_uses_the_container_contract(preprocessed: Path, tmp_path: Pa
     }
     assert train.main(["train"], env) == 0
     metadata = json.loads((tmp_path / "model" / "model.json").read_text())
-    assert metadata["hyperparameters"]["alpha"] == 0.0003
+    assert metadata["hyperparameters"]["c"] == 0.7
 
 
 def test_train_main_writes_the_failure_reason(tmp_path: Path) -> None:
