@@ -17,7 +17,9 @@ import time
 from infra.settings import STACKS
 from offline.plan.capture import StackPlan
 from offline.plan.harness import plan_stacks
-from offline.policy.runner import PolicyPackProcess, load_policy_config, mandatory
+from offline.policy.config import load_policy_config
+from offline.policy.report import mandatory
+from offline.policy.runner import PolicyPackProcess
 
 TARGET_SECONDS = 3.0
 

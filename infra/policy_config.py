@@ -4,7 +4,7 @@
 `pulumi preview --policy-pack policies --policy-pack-config policies/config/<stack>.json`.
 Account, region, repository, retraining and instance-count values come from
 `Pulumi.<stack>.yaml` through the real settings model; which rules block a
-deployment in which stack is the table below (see policies/README.md).
+deployment in which stack is the pack's own matrix, `policies/enforcement.py`.
 
     uv run python -m infra.policy_config --write   # regenerate
     uv run python -m infra.policy_config --check   # exit 1 when a file is stale
@@ -17,7 +17,7 @@ import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
@@ -30,44 +30,12 @@ from infra.settings import (
     SettingsError,
 )
 from infra.stack_files import load_stack_settings
+from policies.enforcement import UnknownRuleError, levels
 
 CONFIG_DIR = REPO_ROOT / "policies" / "config"
 
-Level = Literal["advisory", "mandatory", "disabled"]
-MANDATORY: Level = "mandatory"
-ADVISORY: Level = "advisory"
-
 IMAGE_REPOSITORY_ROLES = ("training", "deployer")
 """The ops ECR repositories are named <project>/<role>."""
-
-# Where a rule only warns, and why (everything not listed is mandatory in every stack):
-# - prod-images-from-ops: dev may run an image built by hand while experimenting and ops runs
-#   no workloads; staging is the stage prod promotes from, so it is held to prod's rule.
-# - endpoint encryption/capture: required in staging and prod; dev endpoints are throwaway.
-# - endpoint minimum instances: a single instance is fine outside prod.
-ENFORCEMENT: Mapping[str, Mapping[str, Level]] = {
-    "prod-images-from-ops": {"ops": ADVISORY, "dev": ADVISORY},
-    "sagemaker-endpoint-encryption-and-capture": {"ops": ADVISORY, "dev": ADVISORY},
-    "sagemaker-endpoint-min-instances": {"ops": ADVISORY, "dev": ADVISORY, "staging": ADVISORY},
-}
-
-POLICY_NAMES: tuple[str, ...] = (
-    "ecr-policy-no-wildcard-principal",
-    "ecr-repository-hardening",
-    "github-oidc-trust",
-    "iam-no-broad-managed-policies",
-    "iam-no-wildcard-statements",
-    "prod-images-from-ops",
-    "required-tags",
-    "retraining-schedule-allowed",
-    "s3-bucket-hardening",
-    "sagemaker-endpoint-encryption-and-capture",
-    "sagemaker-endpoint-min-instances",
-)
-
-
-def enforcement_level(policy: str, stack: str) -> Level:
-    return ENFORCEMENT.get(policy, {}).get(stack, MANDATORY)
 
 
 def project_name(root: Path = REPO_ROOT) -> str:
@@ -105,9 +73,20 @@ def policy_config(stack: str, settings: Settings, *, project: str) -> dict[str, 
             "tags": {"project": project, "environment": stack, "managed-by": "pulumi"},
         },
     }
+    stack_levels = levels(stack)
+    source = settings.promotion.source_stack if isinstance(settings, EnvironmentSettings) else None
+    if source and "promotion-gate" in stack_levels:
+        # The gate's record names the source by its last path segment (org/project/<stack>).
+        properties["promotion-gate"] = {"sourceStack": source.rsplit("/", 1)[-1]}
+    unknown = sorted(set(properties) - set(stack_levels))
+    if unknown:
+        raise SettingsError(
+            f"infra/policy_config.py sets properties for {', '.join(unknown)}, which the pack "
+            "(policies/rules/__init__.py) does not have"
+        )
     return {
-        name: {"enforcementLevel": enforcement_level(name, stack), **properties.get(name, {})}
-        for name in POLICY_NAMES
+        name: {"enforcementLevel": level, **properties.get(name, {})}
+        for name, level in stack_levels.items()
     }
 
 
@@ -144,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     try:
         files = expected_files()
-    except SettingsError as error:
-        print(error, file=sys.stderr)
+    except (SettingsError, UnknownRuleError) as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     if options.write:
         CONFIG_DIR.mkdir(parents=True, exist_ok=True)

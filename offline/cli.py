@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -17,7 +18,9 @@ from offline.pipeline.mermaid import mermaid
 from offline.plan.capture import StackPlan
 from offline.plan.harness import OFFLINE_IMAGE_TAG, plan_stacks
 from offline.plan.report import render
-from offline.policy.runner import analyze_plans, format_report, mandatory
+from offline.policy.errors import PolicyPackError
+from offline.policy.report import format_report, mandatory
+from offline.policy.runner import DEFAULT_TIMEOUT, analyze_plans
 
 DEFAULT_PLAN_DIR = Path("build/plan")
 
@@ -59,7 +62,11 @@ def _plan(args: argparse.Namespace) -> int:
         return 0
     started = time.perf_counter()
     print("policy pack policies/ over the Analyzer gRPC protocol:")
-    results = analyze_plans(plans)
+    try:
+        results = analyze_plans(plans, timeout=args.policy_timeout)
+    except PolicyPackError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
     for stack, violations in results.items():
         print(format_report(stack, violations))
     print(f"analyzed in {time.perf_counter() - started:.2f} s")
@@ -104,7 +111,16 @@ def parser() -> argparse.ArgumentParser:
         "--policies",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="run the policy pack over each plan (default on); exit 1 on a mandatory violation",
+        help="run the policy pack over each plan (default on); exit 1 on a mandatory violation, "
+        "2 on a broken policy config, 3 when the pack fails",
+    )
+    plan.add_argument(
+        "--policy-timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="deadline for the whole policy analysis, start-up included "
+        f"(default {DEFAULT_TIMEOUT:g}); exceeding it exits 3",
     )
     plan.add_argument("--out", type=Path, default=DEFAULT_PLAN_DIR, help="where --json writes")
     plan.add_argument(
@@ -130,9 +146,54 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like KeyboardInterrupt for SIGINT.
+
+    Both unwind every `with` block, and each ends the children it started
+    (the policy pack's process group, step jobs) on the way out.
+    """
+
+
+def _interrupted(signum: int, _frame: object) -> None:
+    # Once is enough: a second signal must not cut short the cleanup the first one started.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    code: int = args.run(args)
+    handlers = {
+        signum: signal.signal(signum, _interrupted) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        code: int = args.run(args)
+    except KeyboardInterrupt:
+        code, name = EXIT_INTERRUPTED, "SIGINT"
+    except Terminated:
+        code, name = EXIT_TERMINATED, "SIGTERM"
+    else:
+        return code
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    print(f"promote: interrupted by {name}; the processes it started are stopped", file=sys.stderr)
     return code
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from offline.policy.runner import DEFAULT_PACK_DIR, PolicyPackProcess
+from offline.policy.process import DEFAULT_PACK_DIR
+from offline.policy.runner import PolicyPackProcess
 
 for _path in (DEFAULT_PACK_DIR, Path(__file__).parent):
     if str(_path) not in sys.path:
@@ -23,8 +24,11 @@ for _path in (DEFAULT_PACK_DIR, Path(__file__).parent):
 
 @pytest.fixture(scope="module")
 def pack() -> Iterator[PolicyPackProcess]:
-    """One policy pack process per test module (start-up is the expensive part)."""
-    with PolicyPackProcess(DEFAULT_PACK_DIR, project="promote-code") as process:
+    """One policy pack process per test module (start-up is the expensive part).
+
+    Its deadline covers every call of the module's tests, hence longer than the CLI's.
+    """
+    with PolicyPackProcess(DEFAULT_PACK_DIR, project="promote-code", timeout=600) as process:
         yield process
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pulumi_policy import ResourceValidationPolicy
 
+import policies.enforcement
+import policies.rules
 from infra import policy_config
 from infra.policy_config import (
-    POLICY_NAMES,
-    enforcement_level,
     expected_files,
     load_stack_settings,
     stale_files,
@@ -40,27 +41,53 @@ def test_a_settings_change_is_detected_as_drift(tmp_path: Path) -> None:
     assert stale_files(tmp_path, root / "policies" / "config") == ["prod"]
 
 
-def test_prod_makes_every_rule_mandatory(
-    committed_config: dict[str, dict[str, dict[str, object]]],
+def test_levels_per_stack_come_from_the_packs_matrix() -> None:
+    """prod blocks on everything; elsewhere only the matrix's exceptions warn."""
+    levels = {
+        stack: {
+            name: rule["enforcementLevel"]
+            for name, rule in build_policy_config(
+                stack, load_stack_settings(stack), project="promote-code"
+            ).items()
+        }
+        for stack in STACKS
+    }
+    assert set(levels["prod"].values()) == {"mandatory"}
+    assert levels["dev"]["prod-images-from-ops"] == "advisory"
+    assert levels["staging"]["prod-images-from-ops"] == "mandatory"
+    assert levels["staging"]["sagemaker-endpoint-min-instances"] == "advisory"
+    assert levels["staging"]["sagemaker-endpoint-encryption-and-capture"] == "mandatory"
+    assert levels["ops"]["github-oidc-trust"] == "mandatory"
+    assert levels["dev"]["s3-bucket-hardening"] == "mandatory"
+
+
+def _new_rule(name: str) -> ResourceValidationPolicy:
+    return ResourceValidationPolicy(name=name, description="new", validate=lambda _a, _r: None)
+
+
+def test_a_rule_added_to_the_pack_is_mandatory_in_every_generated_config(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    prod = committed_config["prod"]
-    assert sorted(prod) == sorted(POLICY_NAMES)
-    assert {policy["enforcementLevel"] for policy in prod.values()} == {"mandatory"}
+    """The generator takes its rule list from the pack: a new rule cannot be forgotten."""
+    monkeypatch.setattr(
+        policies.rules, "ALL_POLICIES", (*policies.rules.ALL_POLICIES, _new_rule("zz-new-rule"))
+    )
+    for stack in STACKS:
+        config = build_policy_config(stack, load_stack_settings(stack), project="promote-code")
+        assert config["zz-new-rule"] == {"enforcementLevel": "mandatory"}, stack
+    # ...and the committed files are then stale until regenerated.
+    assert stale_files() == list(STACKS)
 
 
-@pytest.mark.parametrize(
-    ("policy", "stack", "level"),
-    [
-        ("prod-images-from-ops", "dev", "advisory"),
-        ("prod-images-from-ops", "staging", "mandatory"),
-        ("sagemaker-endpoint-min-instances", "staging", "advisory"),
-        ("sagemaker-endpoint-encryption-and-capture", "staging", "mandatory"),
-        ("github-oidc-trust", "ops", "mandatory"),
-        ("s3-bucket-hardening", "dev", "mandatory"),
-    ],
-)
-def test_levels_outside_prod(policy: str, stack: str, level: str) -> None:
-    assert enforcement_level(policy, stack) == level
+def test_a_matrix_entry_for_a_rule_the_pack_lacks_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exceptions = {**policies.enforcement.EXCEPTIONS, "prod-image-from-ops": {"dev": "advisory"}}
+    monkeypatch.setattr(policies.enforcement, "EXCEPTIONS", exceptions)
+    assert policy_config.main(["--check"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "EXCEPTIONS names prod-image-from-ops, which the pack does not have" in error
 
 
 def test_values_come_from_the_settings() -> None:

@@ -13,13 +13,9 @@ import pytest
 from infra.settings import STACKS
 from offline.plan.capture import StackPlan
 from offline.plan.harness import plan_stacks
-from offline.policy.runner import (
-    EnforcementLevel,
-    PolicyPackProcess,
-    Violation,
-    load_policy_config,
-    mandatory,
-)
+from offline.policy.config import EnforcementLevel, load_policy_config
+from offline.policy.report import Violation, mandatory
+from offline.policy.runner import PolicyPackProcess
 
 OPS_IMAGE = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/promote-code/"
 
