@@ -34,6 +34,7 @@ bench: setup
 	$(UV) run python benchmarks/plan_bench.py
 	$(UV) run python benchmarks/policy_bench.py
 	$(UV) run python benchmarks/ml_bench.py
+	$(UV) run python benchmarks/deployer_bench.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

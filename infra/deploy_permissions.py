@@ -271,6 +271,7 @@ def _iam_under_boundary(scope: AccountScope) -> list[Statement]:
                         "lambda.amazonaws.com",
                         "sagemaker.amazonaws.com",
                         "scheduler.amazonaws.com",
+                        "vpc-flow-logs.amazonaws.com",
                     ]
                 }
             },
@@ -331,10 +332,39 @@ def environment_deploy_statements(scope: AccountScope) -> list[Statement]:
                 scope.arn("cloudwatch", f"alarm:{prefix}-*"),
             ],
         ),
+        # Event source mappings are named by UUID; each call is allowed only for a mapping that
+        # feeds a function of this stack (lambda:FunctionArn). CreateEventSourceMapping has no
+        # resource type (Service Authorization Reference), the others the mapping.
+        Statement(
+            sid="CreateDeployerMappings",
+            actions=["lambda:CreateEventSourceMapping"],
+            resources=["*"],
+            conditions={
+                "ArnLike": {"lambda:FunctionArn": scope.arn("lambda", f"function:{prefix}-*")}
+            },
+        ),
+        Statement(
+            sid="ManageDeployerMappings",
+            actions=[
+                "lambda:DeleteEventSourceMapping",
+                "lambda:GetEventSourceMapping",
+                "lambda:UpdateEventSourceMapping",
+            ],
+            resources=[scope.arn("lambda", "event-source-mapping:*")],
+            conditions={
+                "ArnLike": {"lambda:FunctionArn": scope.arn("lambda", f"function:{prefix}-*")}
+            },
+        ),
+        Statement(
+            sid="ListDeployerMappings", actions=["lambda:ListEventSourceMappings"], resources=["*"]
+        ),
         Statement(
             sid="Logs",
             actions=["logs:*"],
-            resources=[scope.arn("logs", f"log-group:/aws/lambda/{prefix}-*")],
+            resources=[
+                scope.arn("logs", f"log-group:/aws/lambda/{prefix}-*"),
+                scope.arn("logs", f"log-group:/aws/vpc-flow-logs/{prefix}-*"),
+            ],
         ),
         Statement(
             sid="LogsFind",
@@ -384,7 +414,7 @@ def workload_boundary_statements(scope: AccountScope) -> list[Statement]:
     return [
         _stack_buckets(scope, "StackBuckets"),
         Statement(
-            sid="AccountKeysForData",
+            sid="StackDataKey",
             actions=[
                 "kms:CreateGrant",
                 "kms:Decrypt",
@@ -393,6 +423,10 @@ def workload_boundary_statements(scope: AccountScope) -> list[Statement]:
                 "kms:GenerateDataKey*",
             ],
             resources=[scope.arn("kms", "key/*")],
+            # Only the stack's data key, never e.g. the state secrets key of the account.
+            conditions={
+                "ForAnyValue:StringEquals": {"kms:ResourceAliases": f"alias/{scope.prefix}"}
+            },
         ),
         Statement(
             sid="PullOpsImages",
@@ -423,8 +457,14 @@ def workload_boundary_statements(scope: AccountScope) -> list[Statement]:
         # PutMetricData has no resource form.
         Statement(sid="JobMetrics", actions=["cloudwatch:PutMetricData"], resources=["*"]),
         Statement(
-            sid="DeadLetters",
-            actions=["sqs:SendMessage"],
+            sid="StackQueues",
+            actions=[
+                "sqs:ChangeMessageVisibility",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ReceiveMessage",
+                "sqs:SendMessage",
+            ],
             resources=[scope.arn("sqs", f"{prefix}-*")],
         ),
         Statement(

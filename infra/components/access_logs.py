@@ -104,12 +104,15 @@ class AccessLogBucket(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
         )
+        # The ARN from the fixed name, so the policy (and the pack's check of it) is known at
+        # a first preview.
+        arn = f"arn:aws:s3:::{args.bucket_name}"
         self.policy = aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=self.bucket.bucket,
             policy=policy_json(
-                tls_only_statement(self.bucket.arn),
-                log_delivery_statement(self.bucket.arn, args.account, args.source_buckets),
+                tls_only_statement(arn),
+                log_delivery_statement(arn, args.account, args.source_buckets),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[block]),
         )

@@ -7,11 +7,17 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.components.access_logs import AccessLogBucket, AccessLogBucketArgs
 from infra.components.execution_role import ExecutionRoleArgs, SageMakerExecutionRole
 from infra.components.model_deployer import ModelDeployer, ModelDeployerArgs
-from infra.components.private_network import PrivateNetwork, PrivateNetworkArgs
+from infra.components.private_network import FlowLogsArgs, PrivateNetwork, PrivateNetworkArgs
 from infra.components.retraining_schedule import RetrainingSchedule, RetrainingScheduleArgs
-from infra.components.secure_bucket import SecureBucket, SecureBucketArgs
+from infra.components.secure_bucket import (
+    ARTIFACTS_LIFECYCLE_RULES,
+    DATA_CAPTURE_PREFIX,
+    SecureBucket,
+    SecureBucketArgs,
+)
 from infra.components.studio import Studio, StudioArgs
 from infra.components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
 from infra.context import IMAGE_NAMES, StackContext
@@ -28,6 +34,7 @@ class Names:
 
     data_bucket: str
     artifacts_bucket: str
+    access_logs_bucket: str
     execution_role: str
     model_package_group: str
     pipeline: str
@@ -43,6 +50,7 @@ class Names:
         return cls(
             data_bucket=f"{ctx.prefix}-data-{account}",
             artifacts_bucket=f"{ctx.prefix}-artifacts-{account}",
+            access_logs_bucket=f"{ctx.prefix}-access-logs-{account}",
             execution_role=f"{ctx.prefix}-sagemaker-execution",
             model_package_group=f"{ctx.prefix}-models",
             pipeline=f"{ctx.prefix}-training",
@@ -81,13 +89,33 @@ def build_foundation(settings: EnvironmentSettings, ctx: StackContext, names: Na
     account = settings.accounts.for_stack(ctx.stack)
     tags = ctx.tags
     key = data_key_arn(ctx)
+    logs = AccessLogBucket(
+        f"{ctx.prefix}-access-logs",
+        AccessLogBucketArgs(
+            bucket_name=names.access_logs_bucket,
+            account=account,
+            source_buckets=[names.data_bucket, names.artifacts_bucket],
+            tags=tags,
+        ),
+    )
     data = SecureBucket(
         f"{ctx.prefix}-data",
-        SecureBucketArgs(bucket_name=names.data_bucket, kms_key_arn=key, tags=tags),
+        SecureBucketArgs(
+            bucket_name=names.data_bucket,
+            kms_key_arn=key,
+            tags=tags,
+            access_log=logs.target(names.data_bucket),
+        ),
     )
     artifacts = SecureBucket(
         f"{ctx.prefix}-artifacts",
-        SecureBucketArgs(bucket_name=names.artifacts_bucket, kms_key_arn=key, tags=tags),
+        SecureBucketArgs(
+            bucket_name=names.artifacts_bucket,
+            kms_key_arn=key,
+            tags=tags,
+            access_log=logs.target(names.artifacts_bucket),
+            lifecycle_rules=ARTIFACTS_LIFECYCLE_RULES,
+        ),
     )
     ops_training = ctx.repository_name("training")
     execution = SageMakerExecutionRole(
@@ -120,6 +148,7 @@ def build_workspace(settings: EnvironmentSettings, ctx: StackContext, base: Foun
     """Optional VPC and Studio domain for notebooks."""
     if not settings.network.enabled:
         return
+    account = settings.accounts.for_stack(ctx.stack)
     zones = aws.get_availability_zones(state="available")
     network = PrivateNetwork(
         f"{ctx.prefix}-network",
@@ -129,6 +158,11 @@ def build_workspace(settings: EnvironmentSettings, ctx: StackContext, base: Foun
             nat_gateway=settings.network.nat_gateway,
             region=settings.region,
             tags=ctx.tags,
+            flow_logs=FlowLogsArgs(
+                account=account,
+                kms_key_arn=base.key_arn,
+                permissions_boundary=boundary_arn(ctx.project, ctx.stack, account),
+            ),
         ),
     )
     if settings.studio.enabled:
@@ -219,7 +253,7 @@ def build_environment(
             execution_role_arn=base.execution.role.arn,
             deployer_image_uri=images["deployer"],
             data_capture_s3_uri=pulumi.Output.concat(
-                "s3://", base.artifacts.bucket.bucket, "/data-capture"
+                "s3://", base.artifacts.bucket.bucket, "/", DATA_CAPTURE_PREFIX.rstrip("/")
             ),
             kms_key_arn=base.key_arn,
             endpoint=settings.endpoint,

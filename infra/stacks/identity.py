@@ -124,6 +124,18 @@ def data_key(ctx: StackContext, stack: str, scope: AccountScope, provider: aws.P
                 }
             },
         ),
+        # EventBridge delivers approvals to the deployer's SSE-KMS queues.
+        Statement(
+            sid="EventBridgeRulesOfThisStack",
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            principals={"Service": ["events.amazonaws.com"]},
+            resources=["*"],
+            conditions={
+                "ArnLike": {
+                    "aws:SourceArn": f"arn:aws:events:{region}:{account}:rule/{scope.prefix}-*"
+                }
+            },
+        ),
     )
     key = aws.kms.Key(
         f"{ctx.prefix}-{stack}-data-key",

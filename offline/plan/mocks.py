@@ -287,7 +287,12 @@ def _generic(f: _Facts) -> Built:
     return f.physical, {"arn": f"{f.arn_base}:{resource}/{f.physical}"}
 
 
+def _log_group(f: _Facts) -> Built:
+    return f.physical, {"arn": f"arn:aws:logs:{f.region}:{f.account}:log-group:{f.physical}"}
+
+
 _OUTPUTS: dict[str, Callable[[_Facts], Built]] = {
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
     "aws:kms/key:Key": _kms_key,
     "aws:s3/bucket:Bucket": _bucket,
     "aws:iam/role:Role": _role,

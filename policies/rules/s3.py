@@ -1,5 +1,9 @@
 """s3-bucket-hardening (stack policy): every bucket is private, versioned, KMS-encrypted, TLS-only.
 
+One exception, because AWS allows no other: a bucket that only receives S3 server access
+logs of this stack's buckets (a `targetBucket`, whose policy admits only the log delivery
+service) may use SSE-S3, the only default encryption log delivery supports.
+
 With pulumi-aws v7 these settings are separate resources whose `bucket` input
 is the bucket's name, so the rule relates resources across the whole stack:
 a sub-resource belongs to a bucket when its `bucket` equals the bucket's name
@@ -43,6 +47,9 @@ ENCRYPTION = (
     "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
 )
 BUCKET_POLICY = ("aws:s3/bucketPolicy:BucketPolicy",)
+BUCKET_LOGGING = ("aws:s3/bucketLogging:BucketLogging", "aws:s3/bucketLoggingV2:BucketLoggingV2")
+LOG_DELIVERY = "logging.s3.amazonaws.com"
+SSE_S3 = "AES256"
 PUBLIC_ACCESS_FLAGS = (
     "blockPublicAcls",
     "blockPublicPolicy",
@@ -99,9 +106,39 @@ def _versioning_problem(configs: list[StackResource]) -> str | None:
     return None
 
 
-def _encryption_problem(configs: list[StackResource]) -> str | None:
+def is_access_log_target(
+    bucket: StackResource, logging: list[StackResource], policies: list[StackResource]
+) -> bool:
+    """A bucket that only receives S3 server access logs, which AWS delivers to SSE-S3 only.
+
+    It must be the `targetBucket` of a logging configuration of this stack, and its bucket
+    policy may allow nobody but the log delivery service.
+    """
+    name = _bucket_name(bucket)
+    if is_unknown(name) or name not in [r.props.get("targetBucket") for r in logging]:
+        return False
+    if not policies:
+        return False
+    for policy in policies:
+        try:
+            allows = [
+                s
+                for s in statements(json_document(policy.props.get("policy")))
+                if s.effect == "Allow"
+            ]
+        except DocumentError:
+            return False
+        for statement in allows:
+            services = get_path(statement.principal, "Service")
+            if as_list(services) != [LOG_DELIVERY] or is_everyone(statement.principal):
+                return False
+    return True
+
+
+def _encryption_problem(configs: list[StackResource], *, log_target: bool = False) -> str | None:
     if not configs:
         return "has no default encryption (SSE-KMS)"
+    allowed = (*KMS_ALGORITHMS, SSE_S3) if log_target else KMS_ALGORITHMS
     for config in configs:
         rules = config.props.get("rules")
         if rules is UNKNOWN:
@@ -111,7 +148,7 @@ def _encryption_problem(configs: list[StackResource]) -> str | None:
             for rule in as_list(rules)
         ]
         if not algorithms or any(
-            algorithm not in KMS_ALGORITHMS and algorithm is not UNKNOWN for algorithm in algorithms
+            algorithm not in allowed and algorithm is not UNKNOWN for algorithm in algorithms
         ):
             return f"encryption {config.name!r} uses {algorithms!r}, not SSE-KMS (aws:kms)"
     return None
@@ -154,7 +191,14 @@ def bucket_violations(resources: Sequence[StackResource]) -> list[tuple[str, str
         problems = (
             _public_access_problem(related(PUBLIC_ACCESS_BLOCK)),
             _versioning_problem(related(VERSIONING)),
-            _encryption_problem(related(ENCRYPTION)),
+            _encryption_problem(
+                related(ENCRYPTION),
+                log_target=is_access_log_target(
+                    bucket,
+                    [r for r in resources if r.type in BUCKET_LOGGING],
+                    related(BUCKET_POLICY),
+                ),
+            ),
             _tls_problem(related(BUCKET_POLICY)),
         )
         label = _bucket_name(bucket)

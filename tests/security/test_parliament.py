@@ -130,6 +130,18 @@ PREVIEW_POLICY = r"promote-code-identity-(ops|dev|staging|prod)-identity-github-
 
 ALLOWED: tuple[Allowed, ...] = (
     Allowed(
+        "RESOURCE_MISMATCH",
+        ROLE_POLICY,
+        "policy",
+        DEPLOY_POLICY,
+        r"lambda:(Create|Delete|Get|Update)EventSourceMapping|lambda:ListEventSourceMappings",
+        "false positive",
+        "Parliament reads the `lambda:*` on the stack's functions (DeployerAndEvents) as also "
+        "naming the mapping actions on a function ARN; the mapping actions themselves are "
+        "granted in CreateDeployerMappings/ManageDeployerMappings/ListDeployerMappings on the "
+        "resource types the Service Authorization Reference gives them.",
+    ),
+    Allowed(
         "MALFORMED",
         ROLE,
         "assumeRolePolicy",
@@ -173,9 +185,11 @@ ALLOWED: tuple[Allowed, ...] = (
         ROLE_POLICY,
         "policy",
         DEPLOY_POLICY,
-        r"PassExistingRoleToNewLambdaThenInvoke|EditExistingLambdaFunctionWithRole",
+        r"PassExistingRoleToNewLambdaThenInvoke|EditExistingLambdaFunctionWithRole"
+        r"|PassExistingRoleToNewLambdaThenTriggerWithExistingDynamo",
         "accepted",
-        "The deploy role deploys the stack's deployer Lambda, so it creates and updates "
+        "The deploy role deploys the stack's deployer Lambda (fed by its approval queue through "
+        "an event source mapping), so it creates and updates "
         "functions and passes roles to them; the functions are <prefix>-* and the roles it can "
         "pass are <prefix>-* roles that must carry the workload boundary, so running code as "
         "them reaches at most the boundary (its breadth: see /work/handoff/H6-wiring.md).",
@@ -212,17 +226,6 @@ ALLOWED: tuple[Allowed, ...] = (
         "accepted",
         "Read-only wildcards generated per service (Describe/Get/List) that match no action of "
         "that service: they grant nothing. To trim in infra/deploy_permissions.py.",
-    ),
-    Allowed(
-        "RESOURCE_MISMATCH",
-        ROLE_POLICY,
-        "policy",
-        r"promote-code-(dev|staging|prod)-deployer-policy",
-        r"logs:CreateLogStream|logs:PutLogEvents",
-        "false positive",
-        "The offline mocks give a LogGroup the generic ARN arn:aws:cloudwatch:...:log-group/"
-        "<name> (offline/plan/mocks.py); AWS's LogGroup.arn is arn:aws:logs:...:log-group:<name>, "
-        "which matches.",
     ),
     Allowed(
         "RESOURCE_MISMATCH",

@@ -11,15 +11,6 @@ import pytest
 
 from offline.plan.capture import StackPlan
 
-# Until infra/stacks/environment.py wires the components in (/work/handoff/H6-wiring.md), these
-# fail; strict, so the first green run says "remove the marker".
-NOT_WIRED = pytest.mark.xfail(
-    strict=True, reason="log bucket, lifecycle and flow logs not yet wired into environment.py"
-)
-DEPLOYER_LOGS_UNENCRYPTED = pytest.mark.xfail(
-    strict=True, reason="the deployer's log group (model_deployer.py) sets no kms_key_id yet"
-)
-
 ENVIRONMENTS = {"dev": "222222222222", "staging": "333333333333", "prod": "444444444444"}
 LOGGING = "aws:s3/bucketLogging:BucketLogging"
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
@@ -29,7 +20,6 @@ def buckets(plan: StackPlan) -> set[str]:
     return {r.inputs["bucket"] for r in plan.of_type("aws:s3/bucket:Bucket")}
 
 
-@NOT_WIRED
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_every_bucket_but_the_log_bucket_logs_into_it(
     stack_plans: dict[str, StackPlan], stack: str
@@ -42,7 +32,6 @@ def test_every_bucket_but_the_log_bucket_logs_into_it(
     assert logged == dict.fromkeys(buckets(plan) - {log_bucket}, log_bucket)
 
 
-@NOT_WIRED
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_every_bucket_has_a_lifecycle_configuration(
     stack_plans: dict[str, StackPlan], stack: str
@@ -59,7 +48,6 @@ def test_every_bucket_has_a_lifecycle_configuration(
     assert {"", "data-capture/", "pipelines/"} <= prefixes
 
 
-@NOT_WIRED
 def test_the_dev_vpc_has_a_closed_default_group_and_flow_logs(
     stack_plans: dict[str, StackPlan],
 ) -> None:
@@ -72,8 +60,6 @@ def test_the_dev_vpc_has_a_closed_default_group_and_flow_logs(
     assert flow_log.inputs["trafficType"] == "ALL"
 
 
-@NOT_WIRED
-@DEPLOYER_LOGS_UNENCRYPTED
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_every_log_group_is_encrypted_with_the_stack_key(
     stack_plans: dict[str, StackPlan], stack: str
