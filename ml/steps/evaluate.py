@@ -95,7 +95,7 @@ def read_test(test_dir: Path) -> pd.DataFrame:
 def _references(test: pd.DataFrame, predicted: list[str]) -> list[str]:
     """The label each prediction is scored against: itself if it is one of the note's labels."""
     if "labels" not in test.columns:
-        return test["label"].tolist()
+        return [str(label) for label in test["label"]]
     accepted = [
         set(json.loads(raw)) if raw else {label}
         for raw, label in zip(test["labels"], test["label"], strict=True)
@@ -143,21 +143,22 @@ def evaluate(
     scores = _scores(reference, predicted)
     base_label = majority if majority in index else str(test["label"].mode().iloc[0])
     base_predicted = [base_label] * len(test)
-    baseline = {"label": base_label, **_scores(_references(test, base_predicted), base_predicted)}
+    base_scores = _scores(_references(test, base_predicted), base_predicted)
+    baseline: dict[str, Any] = {"label": base_label, **base_scores}
     comparison = {
         name: {
             "model": scores[name],
-            "baseline": baseline[name],
-            "margin": scores[name] - baseline[name],
+            "baseline": base_scores[name],
+            "margin": scores[name] - base_scores[name],
         }
         for name in METRICS
     }
     value = scores[metric]
-    required = max(threshold, float(baseline[metric]) + baseline_margin)
+    required = max(threshold, base_scores[metric] + baseline_margin)
     passed = value >= threshold and comparison[metric]["margin"] >= baseline_margin
     better = comparison[metric]["margin"] > 0
     summary = (
-        f"{metric} {value:.3f} vs majority baseline ({base_label}) {baseline[metric]:.3f}: "
+        f"{metric} {value:.3f} vs majority baseline ({base_label}) {base_scores[metric]:.3f}: "
         + ("better than the baseline" if better else "NOT better than the baseline")
         + f"; needs >= {threshold:g} and baseline + {baseline_margin:g}: "
         + ("passes" if passed else "fails")
@@ -182,7 +183,7 @@ def evaluate(
             "metric": metric,
             "value": value,
             "threshold": threshold,
-            "baseline": baseline[metric],
+            "baseline": base_scores[metric],
             "baseline_margin": baseline_margin,
             "required": required,
             "margin_over_required": value - required,

@@ -1,18 +1,20 @@
 """train-model: fit a medical-specialty classifier on the preprocessed notes.
 
 Trainers are registered in `TRAINERS` by name (hyperparameter `trainer`). The
-default, `tfidf-linear`, is one `fit` of sparse TF-IDF features (1-2 grams, terms
-in at least `min-df` distinct notes, the `max-features` most frequent, sublinear tf)
-and a linear SVM (LinearSVC, `c`, balanced class weights), chosen by measurement
-against SGD with modified-Huber loss (ml/README.md, "Model"). It has no
-probabilities: the endpoint answers `probability: null`. Each
-distinct text is vectorised once: duplicated notes filed under several labels
-(common in real transcriptions) cost one transform. Hyperparameters are the ones
-this estimator has: `c` (inverse regularisation), `min-df`, `max-features`,
-`ngram-max`, `class-weight` (`none` or `balanced`), `seed`. The old `epochs`,
-`batch-size` and `learning-rate` are accepted and ignored (with a warning) until
-the pipeline definition stops passing them. A transformer fine-tune would be one
-more function with the same signature that writes its own artifact format.
+default, `tfidf-linear`, is one pass over sparse features: 1-2 grams hashed into
+2**`hash-bits` columns (no vocabulary, so memory does not grow with the number of
+distinct n-grams), the `max-features` columns most associated with the labels
+(chi2), sublinear TF-IDF, and a linear SVM (LinearSVC, `c`, balanced class
+weights); chosen by measurement against a vocabulary TF-IDF and SGD
+(ml/README.md, "Model"). It has no probabilities: the endpoint answers
+`probability: null` and a margin-based `score`. Each distinct text is hashed once:
+duplicated notes filed under several labels cost one transform. Hyperparameters
+are the ones this estimator has: `c` (inverse regularisation), `max-features`,
+`ngram-max`, `hash-bits`, `class-weight` (`none` or `balanced`), `seed`. The old
+`epochs`, `batch-size` and `learning-rate` are accepted and ignored (with a
+warning) until the pipeline definition stops passing them. A transformer
+fine-tune would be one more function with the same signature that writes its own
+artifact format.
 
 Container contract (bring-your-own image, the image's `train` entrypoint runs
 this file): channels in `SM_CHANNEL_<NAME>` (default `/opt/ml/input/data/<name>`),
@@ -39,7 +41,8 @@ import joblib
 import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+from sklearn.feature_selection import SelectKBest, chi2
 from sklearn.metrics import f1_score
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
@@ -60,7 +63,7 @@ IGNORED_HYPERPARAMETERS = frozenset({"epochs", "batch_size", "learning_rate"})
 @dataclass(frozen=True)
 class Hyperparameters:
     c: float = 0.3
-    min_df: int = 2
+    hash_bits: int = 19
     max_features: int = 50_000
     ngram_max: int = 2
     class_weight: str = "balanced"
@@ -69,13 +72,13 @@ class Hyperparameters:
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> Hyperparameters:
-        """Parse SageMaker's string-valued hyperparameters (`min-df` or `min_df`)."""
+        """Parse SageMaker's string-valued hyperparameters (`hash-bits` or `hash_bits`)."""
         values = {str(key).replace("-", "_"): value for key, value in raw.items()}
         ignored = sorted(set(values) & IGNORED_HYPERPARAMETERS)
         if ignored:
             print(
                 f"warning: hyperparameter(s) {ignored} ignored: the {cls.trainer} trainer "
-                "fits in one pass (set c, min-df, max-features, ngram-max instead)",
+                "fits in one pass (set c, max-features, ngram-max, hash-bits instead)",
                 file=sys.stderr,
             )
         values = {k: v for k, v in values.items() if k not in IGNORED_HYPERPARAMETERS}
@@ -87,7 +90,7 @@ class Hyperparameters:
         try:
             parsed = cls(
                 c=float(values.get("c", cls.c)),
-                min_df=int(values.get("min_df", cls.min_df)),
+                hash_bits=int(values.get("hash_bits", cls.hash_bits)),
                 max_features=int(values.get("max_features", cls.max_features)),
                 ngram_max=int(values.get("ngram_max", cls.ngram_max)),
                 class_weight=str(values.get("class_weight", cls.class_weight)),
@@ -96,8 +99,8 @@ class Hyperparameters:
             )
         except ValueError as error:
             raise TrainingError(f"bad hyperparameter value: {error}") from None
-        if parsed.c <= 0 or parsed.min_df < 1 or parsed.max_features < 1:
-            raise TrainingError("c must be > 0, min-df and max-features >= 1")
+        if parsed.c <= 0 or parsed.max_features < 1 or not 10 <= parsed.hash_bits <= 24:
+            raise TrainingError("c must be > 0, max-features >= 1, hash-bits 10-24")
         if parsed.ngram_max not in (1, 2, 3):
             raise TrainingError(f"ngram-max must be 1, 2 or 3, got {parsed.ngram_max}")
         if parsed.class_weight not in ("none", "balanced"):
@@ -116,33 +119,36 @@ Trainer = Callable[[list[str], np.ndarray, int, Hyperparameters], Any]
 def train_tfidf_linear(
     texts: list[str], labels: np.ndarray, n_labels: int, hp: Hyperparameters
 ) -> Pipeline:
-    vectorizer = TfidfVectorizer(
+    """Hashed 1-n grams -> the `max-features` best by chi2 -> sublinear TF-IDF -> LinearSVC."""
+    del n_labels
+    if len(np.unique(labels)) < 2:
+        raise TrainingError("train data has a single label; preprocess-data needs two or more")
+    # Hashing keeps no vocabulary: memory does not grow with the number of distinct n-grams.
+    hashing = HashingVectorizer(
         ngram_range=(1, hp.ngram_max),
-        min_df=hp.min_df,
-        max_features=hp.max_features,
-        sublinear_tf=True,
+        n_features=2**hp.hash_bits,
+        alternate_sign=False,
+        norm=None,
         dtype=np.float32,
     )
     codes, distinct = pd.factorize(pd.Series(texts, dtype=object))
-    min_df = min(hp.min_df, len(distinct))
-    vectorizer.set_params(min_df=min_df)
-    features = vectorizer.fit_transform(list(distinct))[codes]
-    # The pruned terms are only a debugging aid, and the bulk of a pickled vectorizer.
-    vectorizer.stop_words_ = None
+    counts = hashing.transform(list(distinct))[codes]
+    select = SelectKBest(chi2, k=min(hp.max_features, counts.shape[1])).fit(counts, labels)
+    selected = select.transform(counts)
+    tfidf = TfidfTransformer(sublinear_tf=True).fit(selected)
     classifier = LinearSVC(
         C=hp.c,
         class_weight=None if hp.class_weight == "none" else "balanced",
         random_state=hp.seed,
     )
-    del n_labels
-    if len(np.unique(labels)) < 2:
-        raise TrainingError("train data has a single label; preprocess-data needs two or more")
     with warnings.catch_warnings():
         # liblinear not converging on noisy labels is expected and harmless here.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        classifier.fit(features, labels)
+        classifier.fit(tfidf.transform(selected), labels)
     classifier.coef_ = classifier.coef_.astype(np.float32)
-    return Pipeline([("tfidf", vectorizer), ("classifier", classifier)])
+    return Pipeline(
+        [("hashing", hashing), ("select", select), ("tfidf", tfidf), ("classifier", classifier)]
+    )
 
 
 TRAINERS: dict[str, Trainer] = {"tfidf-linear": train_tfidf_linear}
