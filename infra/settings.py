@@ -7,7 +7,10 @@ validated here, before any resource is declared, by pure pydantic models
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import re
+import zoneinfo
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
@@ -34,15 +37,17 @@ class SettingsError(Exception):
 
 def _account_id(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValueError(f"must be a quoted 12-digit account ID string, got {value!r}")
+        raise ValueError(f"must be a quoted 12-digit account ID string, got {_shown(value)}")
     if isinstance(value, int):
+        # YAML reads unquoted digits as a number: leading zeros are dropped and a leading 0
+        # can even make it octal, so the number says nothing reliable about the account.
         raise ValueError(
             f"must be a quoted 12-digit string, got the number {value}: YAML reads unquoted "
-            f'digits as an integer and drops leading zeros; write "{value:012d}" if that is '
-            "the account (with quotes)"
+            "digits as a number (dropping leading zeros, or reading them as octal); write the "
+            'account ID in quotes exactly as AWS shows it, e.g. "012345678901"'
         )
     if not _ACCOUNT_RE.match(value):
-        raise ValueError(f"must be exactly 12 digits, got {value!r}")
+        raise ValueError(f"must be exactly 12 digits, got {_shown(value)}")
     return value
 
 
@@ -91,7 +96,7 @@ class GithubSettings(_Model):
         if not _REPO_RE.match(self.repository) or "*" in self.repository:
             raise ValueError(
                 f"repository must be 'owner/name' (e.g. my-org/promote-code), "
-                f"got {self.repository!r}"
+                f"got {_shown(self.repository)}"
             )
         return self
 
@@ -109,7 +114,7 @@ class AccountAccess(_Model):
         if self.role_arn is not None and not re.match(
             r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$", self.role_arn
         ):
-            raise ValueError(f"role_arn must be an IAM role ARN, got {self.role_arn!r}")
+            raise ValueError(f"role_arn must be an IAM role ARN, got {_shown(self.role_arn)}")
         return self
 
 
@@ -121,7 +126,7 @@ class _CommonSettings(_Model):
     @model_validator(mode="after")
     def _region_shape(self) -> _CommonSettings:
         if not re.match(r"^[a-z]{2}(-gov)?-[a-z]+-\d$", self.region):
-            raise ValueError(f"region must look like eu-west-1, got {self.region!r}")
+            raise ValueError(f"region must look like eu-west-1, got {_shown(self.region)}")
         return self
 
 
@@ -196,8 +201,15 @@ class NetworkSettings(_Model):
 
     @model_validator(mode="after")
     def _cidr(self) -> NetworkSettings:
-        if not re.match(r"^\d{1,3}(\.\d{1,3}){3}/(1[6-9]|2[0-4])$", self.cidr):
-            raise ValueError(f"cidr must be an IPv4 block from /16 to /24, got {self.cidr!r}")
+        try:
+            network = ipaddress.IPv4Network(self.cidr)
+        except ValueError:
+            network = None
+        if network is None or not 16 <= network.prefixlen <= 24:
+            raise ValueError(
+                f"cidr must be an IPv4 network block from /16 to /24 such as 10.42.0.0/16, "
+                f"got {_shown(self.cidr)}"
+            )
         return self
 
 
@@ -247,12 +259,61 @@ class RetrainingSettings(_Model):
                 "(retraining.allowed is false); set enabled: false, or allowed: true if this "
                 "environment really retrains on a schedule"
             )
-        if not re.match(r"^(cron|rate|at)\(.+\)$", self.schedule_expression):
+        problem = schedule_problem(self.schedule_expression)
+        if problem is not None:
+            raise ValueError(f"schedule_expression {problem}")
+        if not _is_timezone(self.timezone):
             raise ValueError(
-                "schedule_expression must be cron(...), rate(...) or at(...), "
-                f"got {self.schedule_expression!r}"
+                f"timezone must be an IANA time zone such as UTC or Europe/Berlin, "
+                f"got {_shown(self.timezone)}"
             )
         return self
+
+
+_CRON_FIELD = re.compile(r"^[0-9A-Z*?,/#LW-]+$")
+_RATE = re.compile(r"^rate\(([1-9]\d*) (minute|minutes|hour|hours|day|days)\)$")
+_AT = re.compile(r"^at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\)$")
+
+
+def schedule_problem(expression: str) -> str | None:
+    """Why `expression` is not an EventBridge Scheduler expression, or None.
+
+    Forms (EventBridge Scheduler user guide, "Schedule types"): rate(<positive> <unit>),
+    at(yyyy-mm-ddThh:mm:ss), cron(minutes hours day-of-month month day-of-week year) with
+    `?` in exactly one of the two day fields.
+    """
+    if _RATE.match(expression) or _AT.match(expression):
+        return None
+    if expression.startswith("rate("):
+        return f"must be rate(<positive whole number> minutes|hours|days), got {_shown(expression)}"
+    if expression.startswith("cron(") and expression.endswith(")"):
+        fields = expression[5:-1].split()
+        if len(fields) != 6 or not all(_CRON_FIELD.match(f.upper()) for f in fields):
+            return (
+                "cron(...) needs 6 fields (minutes hours day-of-month month day-of-week year), "
+                f"e.g. cron(0 3 ? * SUN *), got {_shown(expression)}"
+            )
+        if (fields[2] == "?") == (fields[4] == "?"):
+            return (
+                "cron(...) needs ? in exactly one of day-of-month and day-of-week, "
+                f"got {_shown(expression)}"
+            )
+        return None
+    return f"must be cron(...), rate(...) or at(...), got {_shown(expression)}"
+
+
+def _is_timezone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return False
+    return True
+
+
+def _shown(value: object, limit: int = 80) -> str:
+    """A value echoed in a message, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _bounded(bounds: limits.Bounds[Any], description: str) -> Any:
@@ -417,8 +478,15 @@ def _describe(error: ValidationError, source: str) -> str:
             message = "is not a known setting; remove it or check its spelling"
         elif err["type"] == "missing":
             message = "is required; add it"
+        if len(message) > 300:
+            message = f"{message[:300]}... (cut)"
         lines.append(f"{source}: {key} {message}")
     return "\n".join(lines)
+
+
+def unknown_promote_keys(keys: Sequence[str]) -> list[str]:
+    """Config keys in the `promote:` namespace other than `promote:settings` (typos)."""
+    return sorted(k for k in keys if k.startswith("promote:") and k != SETTINGS_KEY)
 
 
 def load_settings(
@@ -438,10 +506,12 @@ def load_settings(
     if raw is None:
         raise SettingsError(f"{source}: {SETTINGS_KEY} is missing; copy it from Pulumi.dev.yaml")
     if not isinstance(raw, Mapping):
-        raise SettingsError(f"{source}: {SETTINGS_KEY} must be an object, got {raw!r}")
+        raise SettingsError(f"{source}: {SETTINGS_KEY} must be an object, got {_shown(raw)}")
     model = _MODELS.get(stack, EnvironmentSettings)
     try:
-        settings = model.model_validate(dict(raw))
+        # JSON mode, strict: "3" or 2.0 is no count and "yes" no boolean (YAML/JSON arrays
+        # are still the tuples the models declare).
+        settings = model.model_validate_json(json.dumps(dict(raw)), strict=True)
     except ValidationError as error:
         raise SettingsError(_describe(error, source)) from None
     _check_aws_config(source, stack, settings, aws_region, allowed_account_ids)
@@ -496,12 +566,14 @@ def _check_aws_config(
         raise SettingsError(f"{source}: aws:region is missing; add `aws:region: {settings.region}`")
     if aws_region != settings.region:
         raise SettingsError(
-            f"{source}: aws:region is {aws_region!r} but {SETTINGS_KEY}.region is "
-            f"{settings.region!r}; make them the same"
+            f"{source}: aws:region is {_shown(aws_region)} but {SETTINGS_KEY}.region is "
+            f"{_shown(settings.region)}; make them the same"
         )
     account = settings.accounts.for_stack(stack)
-    if allowed_account_ids is None or [str(a) for a in allowed_account_ids] != [account]:
+    listed = allowed_account_ids if isinstance(allowed_account_ids, list | tuple) else None
+    if listed is None or [a if isinstance(a, str) else None for a in listed] != [account]:
         raise SettingsError(
             f'{source}: aws:allowedAccountIds must be ["{account}"] (the {stack} account, '
-            f"so a wrong AWS profile fails before anything changes), got {allowed_account_ids!r}"
+            f"so a wrong AWS profile fails before anything changes), got "
+            f"{_shown(allowed_account_ids)}"
         )

@@ -181,3 +181,81 @@ def test_settings_error_exits_non_zero_with_message_only(tmp_path: Any) -> None:
         "Pulumi.dev.yaml: promote:settings.accounts.ops must be exactly 12 digits" in result.stderr
     )
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("retraining.schedule_expression", "cron(garbage)", "cron(...) needs 6 fields"),
+        ("retraining.schedule_expression", "cron(0 3 * * SUN *)", "? in exactly one"),
+        ("retraining.schedule_expression", "rate(-5 minutes)", "rate(<positive whole number>"),
+        ("retraining.timezone", "Mars/Olympus", "must be an IANA time zone"),
+        ("network.cidr", "999.999.999.999/16", "must be an IPv4 network block"),
+        ("endpoint.instance_count", "3", "endpoint.instance_count Input should be a valid integer"),
+        ("endpoint.instance_count", 2.0, "endpoint.instance_count Input should be a valid integer"),
+        ("retraining.enabled", "yes", "retraining.enabled Input should be a valid boolean"),
+        ("region", "x" * 200_000, "(200002 characters)"),
+    ],
+)
+def test_inputs_that_used_to_pass_or_crash_are_one_clear_error(
+    path: str, value: Any, expected: str
+) -> None:
+    """Issue 11: each was accepted (or raised a traceback) before strict, complete checks."""
+    with pytest.raises(SettingsError) as caught:
+        load("prod", broken("prod", path, value))
+    message = str(caught.value)
+    assert message.startswith("Pulumi.prod.yaml: promote:settings")
+    assert expected in message
+    assert len(message) < 1000
+
+
+def test_good_schedules_pass() -> None:
+    for expression in (
+        "cron(0 3 ? * SUN *)",
+        "rate(1 day)",
+        "rate(12 hours)",
+        "at(2027-01-01T03:00:00)",
+    ):
+        load("prod", broken("prod", "retraining.schedule_expression", expression))
+
+
+def test_an_unquoted_account_id_never_suggests_another_account() -> None:
+    # YAML 1.1 reads an unquoted 044444444444 as octal.
+    config = broken("prod", "accounts.prod", 0o44444444444)
+    with pytest.raises(SettingsError) as caught:
+        load("prod", config)
+    message = str(caught.value)
+    assert "in quotes exactly as AWS shows it" in message
+    assert '"004920765540"' not in message and "044444444444" not in message
+
+
+def test_allowed_account_ids_as_a_number_is_an_error_not_a_crash() -> None:
+    config = read_stack_config("prod")
+    config["aws:allowedAccountIds"] = 444444444444
+    with pytest.raises(SettingsError, match=r'aws:allowedAccountIds must be \["444444444444"\]'):
+        load("prod", config)
+
+
+def test_a_misspelt_promote_key_is_refused(tmp_path: Any) -> None:
+    from infra.stack_files import settings_of  # noqa: PLC0415
+
+    config = read_stack_config("prod")
+    config["promote:setings"] = config["promote:settings"]
+    with pytest.raises(SettingsError, match="promote:setings is not a setting of this project"):
+        settings_of("prod", config)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("- a\n- b\n", "has no `config:` mapping"),
+        ("42\n", "has no `config:` mapping"),
+        ("config:\n  aws:region: eu-west-1\n  aws:region: us-east-1\n", "written twice"),
+    ],
+)
+def test_a_malformed_stack_file_is_one_line(tmp_path: Any, text: str, expected: str) -> None:
+    from infra.stack_files import read_stack_config as read  # noqa: PLC0415
+
+    (tmp_path / "Pulumi.prod.yaml").write_text(text)
+    with pytest.raises(SettingsError, match=expected):
+        read("prod", tmp_path)
