@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from . import ecr, iam, images, oidc, s3, sagemaker, tags
+from . import ecr, iam, images, oidc, promotion, s3, sagemaker, tags
 
 ALL_POLICIES: tuple[Policy, ...] = (
     images.POLICY,
     ecr.HARDENING_POLICY,
     ecr.NO_WILDCARD_PRINCIPAL_POLICY,
     oidc.POLICY,
+    promotion.POLICY,
     iam.BROAD_MANAGED_POLICY,
     iam.WILDCARD_STATEMENTS_POLICY,
     s3.POLICY,
