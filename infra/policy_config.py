@@ -23,6 +23,7 @@ import yaml
 
 from infra.context import REPO_ROOT
 from infra.settings import (
+    IDENTITY_STACK,
     PROD_MIN_ENDPOINT_INSTANCES,
     STACKS,
     EnvironmentSettings,
@@ -99,7 +100,7 @@ def expected_files(root: Path = REPO_ROOT) -> dict[str, str]:
     project = project_name(root)
     return {
         stack: render(policy_config(stack, load_stack_settings(stack, root), project=project))
-        for stack in STACKS
+        for stack in (IDENTITY_STACK, *STACKS)
     }
 
 

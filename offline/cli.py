@@ -9,12 +9,14 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pulumi
 
-from infra.settings import STACKS, SettingsError
+from infra.settings import IDENTITY_STACK, STACKS, SettingsError, source_in_order
 from offline.pipeline.cli import main as run_locally
 from offline.pipeline.mermaid import mermaid
+from offline.pipeline.verification import RECORD_FILE
 from offline.plan.capture import StackPlan
 from offline.plan.harness import OFFLINE_IMAGE_TAG, plan_stacks
 from offline.plan.report import render
@@ -43,11 +45,32 @@ def write_plan_files(plan: StackPlan, out: Path) -> list[Path]:
     return written
 
 
+PLANNED = (IDENTITY_STACK, *STACKS)
+LOCAL_RUNS = Path("build/local")
+
+
+def recorded_verifications(
+    stacks: Sequence[str], root: Path = LOCAL_RUNS
+) -> dict[str, dict[str, Any]]:
+    """The verification records `promote pipeline run --local --verify` wrote, by stack."""
+    found: dict[str, dict[str, Any]] = {}
+    for source in sorted({str(source_in_order(s)) for s in stacks if source_in_order(s)}):
+        path = root / source / RECORD_FILE
+        if path.is_file():
+            record = json.loads(path.read_text())
+            if isinstance(record, dict):
+                found[source] = record
+                print(f"{source}: verification record {path} (from the local run)")
+    return found
+
+
 def _plan(args: argparse.Namespace) -> int:
-    stacks = args.stack or list(STACKS)
+    stacks = args.stack or list(PLANNED)
     started = time.perf_counter()
     try:
-        plans = plan_stacks(stacks, image_tag=args.image_tag)
+        plans = plan_stacks(
+            stacks, image_tag=args.image_tag, verifications=recorded_verifications(stacks)
+        )
     except (SettingsError, pulumi.RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -88,6 +111,8 @@ def _pipeline_run(args: argparse.Namespace) -> int:
         return 2
     # The run ends as the real one does: the approval event reaches the deployer handler.
     argv = ["--stack", args.stack, "--plan-dir", str(args.plan_dir), "--deploy"]
+    if args.verify:
+        argv.append("--verify")
     if args.workdir is not None:
         argv += ["--workdir", str(args.workdir)]
     if args.dataset is not None:
@@ -104,7 +129,7 @@ def parser() -> argparse.ArgumentParser:
         "plan", help="run each stack's Pulumi program under mocks and print its resources"
     )
     plan.add_argument(
-        "--stack", action="append", choices=STACKS, help="stack to plan (repeatable; default all)"
+        "--stack", action="append", choices=PLANNED, help="stack to plan (repeatable; default all)"
     )
     plan.add_argument("--json", action="store_true", help="write build/plan/<stack>.json")
     plan.add_argument(
@@ -142,6 +167,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--plan-dir", type=Path, default=DEFAULT_PLAN_DIR)
     run.add_argument("--workdir", type=Path, default=None, help="default build/local/<stack>")
     run.add_argument("--dataset", type=Path, default=None, help="mtsamples-format CSV")
+    run.add_argument(
+        "--verify",
+        action="store_true",
+        help="then prove the commit as the staging promotion job does (ml.verify) and write "
+        "<workdir>/verification.json, which `promote plan` then gives the next stack",
+    )
     run.set_defaults(run=_pipeline_run)
     return root
 

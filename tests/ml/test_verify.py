@@ -176,12 +176,18 @@ def test_the_smoke_test_sends_one_note_per_request() -> None:
     assert result["requests"] == 3
 
 
+def test_a_margin_score_without_probability_is_well_formed() -> None:
+    body = {"predictions": [{"label": "Surgery", "probability": None, "score": 0.36}]}
+    assert verify.smoke_test(answering(body=body), ["a"], FAST)["requests"] == 1
+
+
 @pytest.mark.parametrize(
     ("invoke", "expected"),
     [
         (answering(status=500), "answered 500"),
         (answering(body={"predictions": []}), "not one prediction"),
         (answering(body={"predictions": [{"label": "", "probability": 2}]}), "malformed"),
+        (answering(body={"predictions": [{"label": "Surgery", "probability": None}]}), "malformed"),
         (answering(body=["x"]), "not one prediction"),
     ],
 )
