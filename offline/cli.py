@@ -50,17 +50,22 @@ LOCAL_RUNS = Path("build/local")
 
 
 def recorded_verifications(
-    stacks: Sequence[str], root: Path = LOCAL_RUNS
+    stacks: Sequence[str], commit: str, root: Path = LOCAL_RUNS
 ) -> dict[str, dict[str, Any]]:
-    """The verification records `promote pipeline run --local --verify` wrote, by stack."""
+    """The records `promote pipeline run --local --verify` wrote for `commit`, by stack.
+
+    A record of another commit is left out (the plan then simulates one, and says so).
+    """
     found: dict[str, dict[str, Any]] = {}
     for source in sorted({str(source_in_order(s)) for s in stacks if source_in_order(s)}):
         path = root / source / RECORD_FILE
         if path.is_file():
             record = json.loads(path.read_text())
-            if isinstance(record, dict):
+            if isinstance(record, dict) and record.get("commit") == commit:
                 found[source] = record
                 print(f"{source}: verification record {path} (from the local run)")
+            else:
+                print(f"{source}: {path} is not for commit {commit}; its verification is simulated")
     return found
 
 
@@ -69,7 +74,9 @@ def _plan(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         plans = plan_stacks(
-            stacks, image_tag=args.image_tag, verifications=recorded_verifications(stacks)
+            stacks,
+            image_tag=args.image_tag,
+            verifications=recorded_verifications(stacks, args.image_tag),
         )
     except (SettingsError, pulumi.RunError) as error:
         print(f"error: {error}", file=sys.stderr)

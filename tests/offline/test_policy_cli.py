@@ -46,7 +46,7 @@ def promote(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str])
         pack_dir: Path = runner.DEFAULT_PACK_DIR,
         config_dir: Path | None = None,
     ) -> tuple[int, str, str]:
-        monkeypatch.setattr(cli, "plan_stacks", lambda _stacks, image_tag: plans)
+        monkeypatch.setattr(cli, "plan_stacks", lambda _stacks, image_tag, verifications=None: plans)
         where = {"config_dir": config_dir} if config_dir is not None else {}
         analyze = functools.partial(runner.analyze_plans, pack_dir=pack_dir, **where)
         monkeypatch.setattr(cli, "analyze_plans", analyze)
@@ -152,7 +152,7 @@ import offline.cli as cli
 from offline.policy import runner
 from tests.policies.policy_helpers import one_resource_plan
 plans = {"prod": one_resource_plan()}
-cli.plan_stacks = lambda stacks, image_tag: plans
+cli.plan_stacks = lambda stacks, image_tag, verifications=None: plans
 cli.analyze_plans = functools.partial(
     runner.analyze_plans, pack_dir=Path(sys.argv[1]), config_dir=Path(sys.argv[2])
 )
