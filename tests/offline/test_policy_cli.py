@@ -46,7 +46,9 @@ def promote(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str])
         pack_dir: Path = runner.DEFAULT_PACK_DIR,
         config_dir: Path | None = None,
     ) -> tuple[int, str, str]:
-        monkeypatch.setattr(cli, "plan_stacks", lambda _stacks, image_tag, verifications=None: plans)
+        monkeypatch.setattr(
+            cli, "plan_stacks", lambda _stacks, image_tag, verifications=None: plans
+        )
         where = {"config_dir": config_dir} if config_dir is not None else {}
         analyze = functools.partial(runner.analyze_plans, pack_dir=pack_dir, **where)
         monkeypatch.setattr(cli, "analyze_plans", analyze)
