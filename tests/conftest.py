@@ -6,7 +6,7 @@ import pytest
 
 from offline.plan.capture import StackPlan
 from offline.plan.harness import plan_stacks
-from tests.plan_helpers import TEST_TAG, verification_record
+from tests.plan_helpers import TEST_TAG
 
 
 @pytest.fixture(scope="session")
@@ -14,5 +14,4 @@ def stack_plans() -> dict[str, StackPlan]:
     return plan_stacks(
         ("identity", "ops", "dev", "staging", "prod"),
         image_tag=TEST_TAG,
-        verifications={"staging": verification_record()},
     )

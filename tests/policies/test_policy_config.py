@@ -18,7 +18,10 @@ from infra.policy_config import (
 from infra.policy_config import (
     policy_config as build_policy_config,
 )
-from infra.settings import PROD_MIN_ENDPOINT_INSTANCES, STACKS
+from infra.settings import IDENTITY_STACK, PROD_MIN_ENDPOINT_INSTANCES, STACKS
+
+CONFIGURED = (IDENTITY_STACK, *STACKS)
+"""Every stack with a policy config: the four CI stacks and the identity bootstrap."""
 
 
 def test_committed_policy_configs_match_the_stack_settings() -> None:
@@ -29,7 +32,7 @@ def test_committed_policy_configs_match_the_stack_settings() -> None:
 
 def test_a_settings_change_is_detected_as_drift(tmp_path: Path) -> None:
     root = Path(policy_config.REPO_ROOT)
-    for stack in STACKS:
+    for stack in CONFIGURED:
         (tmp_path / f"Pulumi.{stack}.yaml").write_text((root / f"Pulumi.{stack}.yaml").read_text())
     (tmp_path / "Pulumi.yaml").write_text((root / "Pulumi.yaml").read_text())
     prod = tmp_path / "Pulumi.prod.yaml"
@@ -50,7 +53,7 @@ def test_levels_per_stack_come_from_the_packs_matrix() -> None:
                 stack, load_stack_settings(stack), project="promote-code"
             ).items()
         }
-        for stack in STACKS
+        for stack in CONFIGURED
     }
     assert set(levels["prod"].values()) == {"mandatory"}
     assert levels["dev"]["prod-images-from-ops"] == "advisory"
@@ -72,11 +75,11 @@ def test_a_rule_added_to_the_pack_is_mandatory_in_every_generated_config(
     monkeypatch.setattr(
         policies.rules, "ALL_POLICIES", (*policies.rules.ALL_POLICIES, _new_rule("zz-new-rule"))
     )
-    for stack in STACKS:
+    for stack in CONFIGURED:
         config = build_policy_config(stack, load_stack_settings(stack), project="promote-code")
         assert config["zz-new-rule"] == {"enforcementLevel": "mandatory"}, stack
     # ...and the committed files are then stale until regenerated.
-    assert stale_files() == list(STACKS)
+    assert stale_files() == list(CONFIGURED)
 
 
 def test_a_matrix_entry_for_a_rule_the_pack_lacks_is_refused(
@@ -124,13 +127,13 @@ def test_check_entry_point_reports_drift(tmp_path: Path, monkeypatch: pytest.Mon
     (tmp_path / "dev.json").unlink()
     assert stale_files(directory=tmp_path) == ["dev", "prod"]
     assert policy_config.main(["--write"]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{s}.json" for s in STACKS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{s}.json" for s in CONFIGURED)
     assert prod.read_text() == expected_files()["prod"]
     assert policy_config.main(["--check"]) == 0
 
 
 def test_the_stack_account_is_generated_for_the_model_package_check() -> None:
-    for stack in STACKS:
+    for stack in CONFIGURED:
         settings = load_stack_settings(stack)
         config = build_policy_config(stack, settings, project="promote-code")
         assert config["prod-images-from-ops"]["stackAccountId"] == settings.accounts.for_stack(
