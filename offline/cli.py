@@ -85,7 +85,16 @@ def _plan(args: argparse.Namespace) -> int:
     for plan in plans.values():
         print(render(plan))
         if args.json:
-            for path in write_plan_files(plan, args.out):
+            try:
+                written = write_plan_files(plan, args.out)
+            except OSError as error:
+                print(
+                    f"error: cannot write the plan under --out {args.out}: "
+                    f"{error.strerror or error}; pass a writable directory",
+                    file=sys.stderr,
+                )
+                return 2
+            for path in written:
                 print(f"wrote {path}")
         print()
     if not args.policies:

@@ -61,3 +61,15 @@ def test_pipeline_run_without_local_points_to_the_real_command(
 ) -> None:
     assert main(["pipeline", "run", "--stack", "prod"]) == 2
     assert "aws sagemaker start-pipeline-execution" in capsys.readouterr().err
+
+
+def test_an_unwritable_out_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code = main(["plan", "--stack", "dev", "--json", "--no-policies", "--out", str(blocker / "x")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write the plan under --out {blocker / 'x'}")
+    assert "Traceback" not in err

@@ -86,3 +86,31 @@ def test_an_ops_image_other_than_staging_digest_is_a_violation(
     assert found, "a digest staging never ran must be reported"
     assert all("not one of the images staging runs" in m for m in found)
     assert all(OTHER_DIGEST in m for m in found)
+
+
+def _pack_violations(resources: list[CapturedResource]) -> list[str]:
+    from offline.policy.report import mandatory  # noqa: PLC0415
+    from offline.policy.runner import analyze_plans  # noqa: PLC0415
+
+    plan = StackPlan("promote-code", "prod", tuple(resources), {})
+    return [
+        f"{v.policy}: {v.message}"
+        for v in mandatory(analyze_plans({"prod": plan})["prod"])
+        if v.policy == "promotion-gate"
+    ]
+
+
+def test_the_pack_rejects_each_way_round_the_gate(stack_plans: dict[str, StackPlan]) -> None:
+    """End to end over the Analyzer protocol with the committed prod config."""
+    prod = stack_plans["prod"]
+    repinned = [
+        _repin(r) if r.type == "aws:lambda/function:Function" else r for r in prod.resources
+    ]
+    cases = {
+        "removed": without_gate(prod),
+        "redirected to dev": with_gate(prod, sourceStack="organization/promote-code/dev"),
+        "another digest": repinned,
+    }
+    assert _pack_violations(list(prod.resources)) == []
+    for case, resources in cases.items():
+        assert _pack_violations(resources), case
