@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.exceptions
 import pandas as pd
 
 from ml.data.synthetic import DEFAULT_CSV
@@ -82,7 +83,11 @@ def upload_dataset(
     return uris
 
 
+EXIT_RETRY = 75
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit 0 uploaded; 1 bad data or a refused upload; 2 usage or no credentials; 75 retry."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bucket", required=True, help="the stack's data bucket")
     parser.add_argument("--csv", type=Path, default=DEFAULT_CSV)
@@ -106,6 +111,23 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as error:
         print(f"upload failed: {error}", file=sys.stderr)
         return 1
+    except (
+        botocore.exceptions.EndpointConnectionError,
+        botocore.exceptions.ConnectTimeoutError,
+    ) as error:
+        print(f"upload failed: S3 is unreachable ({error}); retry later", file=sys.stderr)
+        return EXIT_RETRY
+    except botocore.exceptions.NoCredentialsError:
+        print("upload failed: no AWS credentials; assume the stack's deploy role", file=sys.stderr)
+        return 2
+    except botocore.exceptions.ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "?")
+        print(
+            f"upload failed: s3://{args.bucket}: {code} ({error}); check --bucket "
+            "(pulumi stack output data_bucket_name) and the role's access",
+            file=sys.stderr,
+        )
+        return EXIT_RETRY if code in ("SlowDown", "ServiceUnavailable", "InternalError") else 1
     for split, uri in uris.items():
         print(f"{split}: {uri}")
     return 0
