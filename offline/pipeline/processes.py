@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
@@ -84,7 +85,19 @@ def stop_group(process: subprocess.Popen[bytes], grace: float = STOP_GRACE_SECON
         # The leader is gone; members it left behind still share its group id.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
+        _wait_until_gone(process.pid, grace)
         return
+
+
+def _wait_until_gone(group: int, seconds: float) -> None:
+    """Return once no process of `group` is left (a SIGKILL is not instant), or after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.02)
 
 
 def run_job(
