@@ -25,7 +25,7 @@ from infra.components.secure_bucket import (
     AccessLogTarget,
     LifecycleRule,
     lifecycle_rules,
-    private_bucket,
+    private_versioned_bucket,
     tls_only_statement,
 )
 from infra.iam import Statement, policy_json
@@ -73,15 +73,8 @@ class AccessLogBucket(pulumi.ComponentResource):
             raise ValueError(f"{name}: an access log bucket needs at least one source bucket")
         self._sources = frozenset(args.source_buckets)
         child = pulumi.ResourceOptions(parent=self)
-        self.bucket = aws.s3.Bucket(
-            f"{name}-bucket", bucket=args.bucket_name, tags=dict(args.tags), opts=child
-        )
-        block = private_bucket(name, self.bucket, child)
-        versioning = aws.s3.BucketVersioning(
-            f"{name}-versioning",
-            bucket=self.bucket.bucket,
-            versioning_configuration={"status": "Enabled"},
-            opts=child,
+        self.bucket, block, versioning = private_versioned_bucket(
+            name, args.bucket_name, args.tags, child
         )
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",

@@ -156,6 +156,21 @@ def private_bucket(
     )
 
 
+def private_versioned_bucket(
+    name: str, bucket_name: str, tags: Mapping[str, str], child: pulumi.ResourceOptions
+) -> tuple[aws.s3.Bucket, aws.s3.BucketPublicAccessBlock, aws.s3.BucketVersioning]:
+    """The bucket, its public access block and versioning: what every bucket here starts with."""
+    bucket = aws.s3.Bucket(f"{name}-bucket", bucket=bucket_name, tags=dict(tags), opts=child)
+    block = private_bucket(name, bucket, child)
+    versioning = aws.s3.BucketVersioning(
+        f"{name}-versioning",
+        bucket=bucket.bucket,
+        versioning_configuration={"status": "Enabled"},
+        opts=child,
+    )
+    return bucket, block, versioning
+
+
 class SecureBucket(pulumi.ComponentResource):
     bucket: aws.s3.Bucket
 
@@ -164,15 +179,8 @@ class SecureBucket(pulumi.ComponentResource):
     ) -> None:
         super().__init__("promote:aws:SecureBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.bucket = aws.s3.Bucket(
-            f"{name}-bucket", bucket=args.bucket_name, tags=dict(args.tags), opts=child
-        )
-        block = private_bucket(name, self.bucket, child)
-        versioning = aws.s3.BucketVersioning(
-            f"{name}-versioning",
-            bucket=self.bucket.bucket,
-            versioning_configuration={"status": "Enabled"},
-            opts=child,
+        self.bucket, block, versioning = private_versioned_bucket(
+            name, args.bucket_name, args.tags, child
         )
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
