@@ -236,7 +236,7 @@ def test_allowed_account_ids_as_a_number_is_an_error_not_a_crash() -> None:
         load("prod", config)
 
 
-def test_a_misspelt_promote_key_is_refused(tmp_path: Any) -> None:
+def test_a_misspelt_promote_key_is_refused() -> None:
     from infra.stack_files import settings_of  # noqa: PLC0415
 
     config = read_stack_config("prod")

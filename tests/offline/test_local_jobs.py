@@ -8,7 +8,6 @@ Its scripts import only the standard library, so a job costs a Python start-up.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 from offline.aws import LocalAws, local_aws
 from offline.pipeline.runner import LocalRunError, RunResult, StackOutputs, run_local
+from tests.offline.support import alive
 
 ACCOUNT = "444444444444"
 BUCKET = "tiny-artifacts"
@@ -270,13 +270,3 @@ def test_a_job_past_its_time_limit_is_stopped_with_its_children(
         run(aws, tmp_path / "w", tiny, definition=tiny_definition(limit=1))
     assert time.monotonic() - started < 20
     assert not alive(int(pid_file.read_text()))
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie whose parent is gone waits for PID 1 to reap it: not running)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.is_file() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")

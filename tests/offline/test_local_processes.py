@@ -23,6 +23,7 @@ import pytest
 from offline.pipeline import cli
 from offline.pipeline.processes import WORKDIR_MARKER, WorkdirLock
 from offline.plan.capture import StackPlan
+from tests.offline.support import alive
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/cmdline").is_file(), reason="needs /proc")
 
@@ -35,16 +36,6 @@ def plan_dir(stack_plans: dict[str, StackPlan], tmp_path_factory: pytest.TempPat
     directory = tmp_path_factory.mktemp("plan")
     stack_plans["dev"].write(directory)
     return directory
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie whose parent is gone waits for PID 1 to reap it: not running)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.is_file() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
 
 
 def jobs_in(workdir: Path, exclude: int) -> list[int]:
