@@ -327,6 +327,34 @@ def _bounded(bounds: limits.Bounds[Any], description: str) -> Any:
     )
 
 
+class TrainerSettings(_Model):
+    """The trainer and its hyperparameters' defaults (each is a pipeline parameter too)."""
+
+    name: limits.TrainerName = Field(
+        default=limits.DEFAULT_TRAINER, description="Trainer of ml/steps/train.py's registry."
+    )
+    c: float = _bounded(limits.REGULARIZATION_C, "LinearSVC C (inverse regularisation).")
+    hash_bits: int = _bounded(limits.HASH_BITS, "n-grams hashed into 2**hash_bits columns.")
+    max_features: int = _bounded(
+        limits.MAX_FEATURES, "Hashed columns kept (chi2 against the labels)."
+    )
+    ngram_max: int = _bounded(limits.NGRAM_MAX, "Longest word n-gram.")
+    class_weight: limits.ClassWeight = Field(
+        default=limits.DEFAULT_CLASS_WEIGHT,
+        description="balanced weighs classes by inverse frequency; none does not.",
+    )
+    seed: int = _bounded(limits.SEED, "Random seed of the fit.")
+
+
+_REPLACED_PIPELINE_KEYS = {
+    "accuracy_threshold": "metric_threshold (with approval_metric: accuracy to keep judging "
+    "accuracy; the default macro_f1 >= 0.2 fits real notes)",
+    "epochs": "trainer.c, trainer.max_features, ... (the tfidf-linear trainer fits in one pass)",
+    "batch_size": "trainer.max_features (the tfidf-linear trainer fits in one pass)",
+    "learning_rate": "trainer.c (the tfidf-linear trainer fits in one pass)",
+}
+
+
 class PipelineSettings(_Model):
     processing_instance_type: str = Field(
         default=limits.DEFAULT_INSTANCE_TYPE, description="Instance type of the processing steps."
@@ -335,16 +363,44 @@ class PipelineSettings(_Model):
         default=limits.DEFAULT_INSTANCE_TYPE,
         description="Instance type of the training step (GPU optional).",
     )
-    accuracy_threshold: float = _bounded(
-        limits.ACCURACY_THRESHOLD, "Default minimum accuracy to register and approve."
+    approval_metric: limits.ApprovalMetric = Field(
+        default=limits.DEFAULT_APPROVAL_METRIC,
+        description="Metric accuracy-check judges: macro_f1, accuracy or weighted_f1.",
     )
-    epochs: int = _bounded(limits.EPOCHS, "Default training epochs.")
-    batch_size: int = _bounded(limits.BATCH_SIZE, "Default training batch size.")
-    learning_rate: float = _bounded(limits.LEARNING_RATE, "Default learning rate.")
+    metric_threshold: float = _bounded(
+        limits.METRIC_THRESHOLD,
+        "Default MetricThreshold: approval_metric must reach it to approve.",
+    )
+    baseline_margin: float = _bounded(
+        limits.BASELINE_MARGIN,
+        "Default BaselineMargin: how far approval_metric must beat the majority-class baseline.",
+    )
+    conflicts: limits.ConflictPolicy = Field(
+        default=limits.DEFAULT_CONFLICT_POLICY,
+        description="Default LabelConflicts: a text filed under several labels "
+        "(most-frequent, drop, keep-all).",
+    )
+    trainer: TrainerSettings = Field(
+        default_factory=TrainerSettings, description="Trainer and hyperparameter defaults."
+    )
     cache_expire_after: str = Field(
         default=limits.DEFAULT_CACHE_EXPIRE_AFTER,
         description="ISO 8601 duration train and evaluate results stay cached (preprocess: never).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced_keys(cls, data: Any) -> Any:
+        replaced = (
+            sorted(set(data) & set(_REPLACED_PIPELINE_KEYS)) if isinstance(data, dict) else []
+        )
+        if replaced:
+            raise ValueError(
+                "; ".join(
+                    f"{key} was replaced by {_REPLACED_PIPELINE_KEYS[key]}" for key in replaced
+                )
+            )
+        return data
 
     @model_validator(mode="after")
     def _shapes(self) -> PipelineSettings:

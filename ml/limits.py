@@ -79,10 +79,36 @@ def choice_problem(name: str, value: str, choices: tuple[str, ...]) -> str | Non
 
 
 # Training pipeline defaults (pipeline parameters a run may override).
-ACCURACY_THRESHOLD: Final = Bounds[float](default=0.7, exclusive_minimum=0, maximum=1)
-EPOCHS: Final = Bounds[int](default=20, minimum=1, maximum=1000)
-BATCH_SIZE: Final = Bounds[int](default=256, minimum=1)
-LEARNING_RATE: Final = Bounds[float](default=0.001, exclusive_minimum=0, maximum=1)
+# Approval: evaluate-model scores the model; accuracy-check approves it when the metric
+# reaches the threshold AND beats the majority-class baseline by the margin. The defaults
+# approve a sound model on realistic notes (macro-F1 ~0.5) and reject one trained on
+# shuffled labels (~0.03): ml/README.md, "Model".
+ApprovalMetric = Literal["macro_f1", "accuracy", "weighted_f1"]
+APPROVAL_METRICS: Final[tuple[str, ...]] = get_args(ApprovalMetric)
+DEFAULT_APPROVAL_METRIC: Final[ApprovalMetric] = "macro_f1"
+METRIC_THRESHOLD: Final = Bounds[float](default=0.2, exclusive_minimum=0, maximum=1)
+BASELINE_MARGIN: Final = Bounds[float](default=0.1, minimum=0, maximum=1)
+
+# The default trainer's hyperparameters (ml/steps/train.py `Hyperparameters`, which
+# tests/ml/test_limits.py holds to these defaults and ranges).
+TrainerName = Literal["tfidf-linear"]
+TRAINER_NAMES: Final[tuple[str, ...]] = get_args(TrainerName)
+DEFAULT_TRAINER: Final[TrainerName] = "tfidf-linear"
+REGULARIZATION_C: Final = Bounds[float](default=0.3, exclusive_minimum=0)
+HASH_BITS: Final = Bounds[int](default=19, minimum=10, maximum=24)
+MAX_FEATURES: Final = Bounds[int](default=50_000, minimum=1)
+NGRAM_MAX: Final = Bounds[int](default=2, minimum=1, maximum=3)
+ClassWeight = Literal["balanced", "none"]
+CLASS_WEIGHTS: Final[tuple[str, ...]] = get_args(ClassWeight)
+DEFAULT_CLASS_WEIGHT: Final[ClassWeight] = "balanced"
+SEED: Final = Bounds[int](default=42, minimum=0, maximum=2**31 - 1)
+
+# preprocess-data: what to do with a text filed under several labels, and how to read the CSV.
+ConflictPolicy = Literal["most-frequent", "drop", "keep-all"]
+CONFLICT_POLICIES: Final[tuple[str, ...]] = get_args(ConflictPolicy)
+DEFAULT_CONFLICT_POLICY: Final[ConflictPolicy] = "most-frequent"
+DEFAULT_ENCODING: Final = "utf-8"
+DEFAULT_DELIMITER: Final = ","
 ISO_DURATION: Final = re.compile(
     r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$"
 )

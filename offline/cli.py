@@ -15,6 +15,7 @@ import pulumi
 
 from infra.settings import IDENTITY_STACK, STACKS, SettingsError, source_in_order
 from offline.pipeline.cli import main as run_locally
+from offline.pipeline.cli import parameter_override
 from offline.pipeline.mermaid import mermaid
 from offline.pipeline.verification import RECORD_FILE
 from offline.plan.capture import StackPlan
@@ -118,10 +119,12 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _pipeline_run(args: argparse.Namespace) -> int:
     if not args.local:
+        overrides = " ".join(f"Name={name},Value={value}" for name, value in args.parameter)
         print(
             "error: offline only --local is available; on AWS start the real pipeline with\n"
             f"  aws sagemaker start-pipeline-execution --pipeline-name "
-            f"$(pulumi stack output pipeline_name --stack {args.stack})",
+            f"$(pulumi stack output pipeline_name --stack {args.stack})"
+            + (f" --pipeline-parameters {overrides}" if overrides else ""),
             file=sys.stderr,
         )
         return 2
@@ -133,6 +136,8 @@ def _pipeline_run(args: argparse.Namespace) -> int:
         argv += ["--workdir", str(args.workdir)]
     if args.dataset is not None:
         argv += ["--dataset", str(args.dataset)]
+    for name, value in args.parameter:
+        argv += ["--parameter", f"{name}={value}"]
     return run_locally(argv)
 
 
@@ -188,6 +193,15 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="then prove the commit as the staging promotion job does (ml.verify) and write "
         "<workdir>/verification.json, which `promote plan` then gives the next stack",
+    )
+    run.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        type=parameter_override,
+        metavar="NAME=VALUE",
+        help="override a pipeline parameter for this run, as StartPipelineExecution does "
+        "(repeatable; e.g. MetricThreshold=0.3)",
     )
     run.set_defaults(run=_pipeline_run)
     return root

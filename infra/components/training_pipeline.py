@@ -19,7 +19,7 @@ import pulumi_aws as aws
 
 from infra.settings import PipelineSettings
 from ml.pipeline.code import STEP_SCRIPTS, code_uris, content_key
-from ml.pipeline.contract import PipelineConfig
+from ml.pipeline.contract import PipelineConfig, TrainerConfig
 from ml.pipeline.definition import definition_json
 
 
@@ -56,10 +56,11 @@ def render_definition(args: TrainingPipelineArgs, resolved: list[str]) -> str:
             model_package_group=group,
             processing_instance_type=settings.processing_instance_type,
             training_instance_type=settings.training_instance_type,
-            accuracy_threshold=settings.accuracy_threshold,
-            epochs=settings.epochs,
-            batch_size=settings.batch_size,
-            learning_rate=settings.learning_rate,
+            approval_metric=settings.approval_metric,
+            metric_threshold=settings.metric_threshold,
+            baseline_margin=settings.baseline_margin,
+            conflicts=settings.conflicts,
+            trainer=TrainerConfig(**settings.trainer.model_dump()),
             cache_expire_after=settings.cache_expire_after,
             kms_key_arn=kms_key_arn,
             inference_instance_types=(args.inference_instance_type,),

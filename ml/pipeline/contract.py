@@ -4,14 +4,17 @@ DAG (step names are part of the contract with the local runner, the plan and
 the dashboards):
 
     preprocess-data -> train-model -> evaluate-model -> register-model
-        -> accuracy-check --(accuracy >= AccuracyThreshold)--> approve-model
+        -> accuracy-check --(metric >= MetricThreshold and
+                             metric - majority baseline >= BaselineMargin)--> approve-model
 
 Every candidate is registered (status `PendingManualApproval`) with its
 evaluation report attached as model-quality statistics, so the registry keeps
-a record of rejected candidates too; only a candidate whose accuracy meets the
-`AccuracyThreshold` parameter is approved, which is what the auto-deployer
-listens for. Every job runs the digest-pinned training image from ops, with
-the step script downloaded from its content-addressed S3 object.
+a record of rejected candidates too; only a candidate whose approval metric
+(`PipelineConfig.approval_metric`, macro-F1 by default) meets the
+`MetricThreshold` parameter and beats the majority-class baseline by
+`BaselineMargin` is approved, which is what the auto-deployer listens for.
+Every job runs the digest-pinned training image from ops, with the step
+script downloaded from its content-addressed S3 object.
 
 `STEPS` is the one list of steps: `STEP_NAMES` and the uploaded scripts
 (`ml.pipeline.code.STEP_SCRIPTS`) derive from it, and `ml.pipeline.steps`
@@ -59,14 +62,48 @@ STEP_NAMES: tuple[str, ...] = tuple(step.name for step in STEPS)
 SCRIPT_NAMES: tuple[str, ...] = tuple(step.script for step in STEPS if step.script)
 
 PARAM_INPUT_DATA = "InputDataUri"
-PARAM_EPOCHS = "Epochs"
-PARAM_BATCH_SIZE = "BatchSize"
-PARAM_LEARNING_RATE = "LearningRate"
-PARAM_ACCURACY_THRESHOLD = "AccuracyThreshold"
+PARAM_METRIC_THRESHOLD = "MetricThreshold"
+PARAM_BASELINE_MARGIN = "BaselineMargin"
+PARAM_CONFLICTS = "LabelConflicts"
+PARAM_ENCODING = "InputEncoding"
+PARAM_DELIMITER = "InputDelimiter"
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    """A trainer hyperparameter that is also a pipeline parameter (a run may override it)."""
+
+    name: str
+    """As train.py reads it from the training job's HyperParameters (kebab-case)."""
+    parameter: str
+    """The pipeline parameter (StartPipelineExecution's PipelineParameters name)."""
+    field: str
+    """The `TrainerConfig` field holding its default."""
+
+
+HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
+    Hyperparameter("c", "RegularizationC", "c"),
+    Hyperparameter("hash-bits", "HashBits", "hash_bits"),
+    Hyperparameter("max-features", "MaxFeatures", "max_features"),
+    Hyperparameter("ngram-max", "NgramMax", "ngram_max"),
+    Hyperparameter("class-weight", "ClassWeight", "class_weight"),
+    Hyperparameter("seed", "Seed", "seed"),
+)
+"""The default trainer's hyperparameters; `trainer` itself is fixed per stack (settings)."""
 
 PROPERTY_FILE = "EvaluationReport"
 EVALUATION_FILE = "evaluation.json"
-ACCURACY_JSON_PATH = "multiclass_classification_metrics.accuracy.value"
+
+
+def metric_json_path(metric: str) -> str:
+    """Where evaluation.json holds the model's `metric` (SageMaker's model-quality shape)."""
+    return f"multiclass_classification_metrics.{metric}.value"
+
+
+def baseline_margin_json_path(metric: str) -> str:
+    """Where evaluation.json holds `metric` minus the majority-class baseline's value."""
+    return f"baseline_comparison.{metric}.margin"
+
 
 PROCESSING_ROOT = "/opt/ml/processing"
 CODE_DIR = f"{PROCESSING_ROOT}/input/code"
@@ -89,6 +126,31 @@ class PipelineConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class TrainerConfig:
+    """The trainer a stack runs and its hyperparameters' defaults (see `HYPERPARAMETERS`)."""
+
+    name: str = limits.DEFAULT_TRAINER
+    c: float = limits.REGULARIZATION_C.default
+    hash_bits: int = limits.HASH_BITS.default
+    max_features: int = limits.MAX_FEATURES.default
+    ngram_max: int = limits.NGRAM_MAX.default
+    class_weight: str = limits.DEFAULT_CLASS_WEIGHT
+    seed: int = limits.SEED.default
+
+    def problems(self) -> list[str]:
+        checks = [
+            limits.choice_problem("trainer.name", self.name, limits.TRAINER_NAMES),
+            limits.REGULARIZATION_C.problem("trainer.c", self.c),
+            limits.HASH_BITS.problem("trainer.hash_bits", self.hash_bits),
+            limits.MAX_FEATURES.problem("trainer.max_features", self.max_features),
+            limits.NGRAM_MAX.problem("trainer.ngram_max", self.ngram_max),
+            limits.choice_problem("trainer.class_weight", self.class_weight, limits.CLASS_WEIGHTS),
+            limits.SEED.problem("trainer.seed", self.seed),
+        ]
+        return [problem for problem in checks if problem]
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Everything the pipeline definition depends on; equal configs give byte-identical JSON.
 
@@ -105,10 +167,11 @@ class PipelineConfig:
     model_package_group: str
     processing_instance_type: str = limits.DEFAULT_INSTANCE_TYPE
     training_instance_type: str = limits.DEFAULT_INSTANCE_TYPE
-    accuracy_threshold: float = limits.ACCURACY_THRESHOLD.default
-    epochs: int = limits.EPOCHS.default
-    batch_size: int = limits.BATCH_SIZE.default
-    learning_rate: float = limits.LEARNING_RATE.default
+    approval_metric: str = limits.DEFAULT_APPROVAL_METRIC
+    metric_threshold: float = limits.METRIC_THRESHOLD.default
+    baseline_margin: float = limits.BASELINE_MARGIN.default
+    conflicts: str = limits.DEFAULT_CONFLICT_POLICY
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
     cache_expire_after: str = limits.DEFAULT_CACHE_EXPIRE_AFTER
     kms_key_arn: str | None = None
     inference_instance_types: tuple[str, ...] = field(default=(limits.DEFAULT_INSTANCE_TYPE,))
@@ -158,10 +221,10 @@ def _training_problems(cfg: PipelineConfig) -> list[str]:
             limits.instance_type_problem("inference_instance_types[]", instance)
             for instance in cfg.inference_instance_types
         ),
-        limits.ACCURACY_THRESHOLD.problem("accuracy_threshold", cfg.accuracy_threshold),
-        limits.EPOCHS.problem("epochs", cfg.epochs),
-        limits.BATCH_SIZE.problem("batch_size", cfg.batch_size),
-        limits.LEARNING_RATE.problem("learning_rate", cfg.learning_rate),
+        limits.choice_problem("approval_metric", cfg.approval_metric, limits.APPROVAL_METRICS),
+        limits.METRIC_THRESHOLD.problem("metric_threshold", cfg.metric_threshold),
+        limits.BASELINE_MARGIN.problem("baseline_margin", cfg.baseline_margin),
+        limits.choice_problem("conflicts", cfg.conflicts, limits.CONFLICT_POLICIES),
         limits.duration_problem("cache_expire_after", cfg.cache_expire_after),
     ]
-    return [problem for problem in checks if problem]
+    return [problem for problem in checks if problem] + cfg.trainer.problems()

@@ -52,18 +52,20 @@ from sagemaker.mlops.workflow import (
 from sagemaker.serve.model_builder import ModelBuilder
 from sagemaker.train.model_trainer import ModelTrainer
 
+from ml import limits
 from ml.pipeline.contract import (
-    ACCURACY_JSON_PATH,
     APPROVE_STEP,
     CODE_DIR,
     CONDITION_STEP,
     EVALUATE_STEP,
     EVALUATION_FILE,
-    PARAM_ACCURACY_THRESHOLD,
-    PARAM_BATCH_SIZE,
-    PARAM_EPOCHS,
+    HYPERPARAMETERS,
+    PARAM_BASELINE_MARGIN,
+    PARAM_CONFLICTS,
+    PARAM_DELIMITER,
+    PARAM_ENCODING,
     PARAM_INPUT_DATA,
-    PARAM_LEARNING_RATE,
+    PARAM_METRIC_THRESHOLD,
     PREPROCESS_STEP,
     PROCESSING_MAX_RUNTIME_SECONDS,
     PROCESSING_ROOT,
@@ -74,10 +76,26 @@ from ml.pipeline.contract import (
     TRAIN_STEP,
     TRAINING_MAX_RUNTIME_SECONDS,
     PipelineConfig,
+    baseline_margin_json_path,
+    metric_json_path,
 )
 from ml.pipeline.sdk_isolation import pipeline_session
 
 StepBuilder = Callable[["Wiring"], Any]
+
+
+def _parameter(name: str, field: str, cfg: PipelineConfig) -> Any:
+    """The pipeline parameter of a trainer hyperparameter, typed by its default's type."""
+    default = getattr(cfg.trainer, field)
+    if isinstance(default, bool) or not isinstance(default, int | float | str):
+        raise TypeError(f"TrainerConfig.{field} must be an int, float or str")
+    if isinstance(default, int):
+        return ParameterInteger(name, default_value=default)
+    if isinstance(default, float):
+        return ParameterFloat(name, default_value=default)
+    return ParameterString(name, default_value=default)
+
+
 _BUILDERS: dict[str, StepBuilder] = {}
 
 
@@ -118,11 +136,15 @@ class Wiring:
         self.session = pipeline_session(boto_session, cfg.artifacts_bucket)
         self.cache = CacheConfig(enable_caching=True, expire_after=cfg.cache_expire_after)
         self.input_data = ParameterString(PARAM_INPUT_DATA, default_value=cfg.input_data_uri)
-        self.epochs = ParameterInteger(PARAM_EPOCHS, default_value=cfg.epochs)
-        self.batch_size = ParameterInteger(PARAM_BATCH_SIZE, default_value=cfg.batch_size)
-        self.learning_rate = ParameterFloat(PARAM_LEARNING_RATE, default_value=cfg.learning_rate)
-        self.threshold = ParameterFloat(
-            PARAM_ACCURACY_THRESHOLD, default_value=cfg.accuracy_threshold
+        self.conflicts = ParameterString(PARAM_CONFLICTS, default_value=cfg.conflicts)
+        self.encoding = ParameterString(PARAM_ENCODING, default_value=limits.DEFAULT_ENCODING)
+        self.delimiter = ParameterString(PARAM_DELIMITER, default_value=limits.DEFAULT_DELIMITER)
+        self.hyperparameters = {
+            hp.name: _parameter(hp.parameter, hp.field, cfg) for hp in HYPERPARAMETERS
+        }
+        self.threshold = ParameterFloat(PARAM_METRIC_THRESHOLD, default_value=cfg.metric_threshold)
+        self.baseline_margin = ParameterFloat(
+            PARAM_BASELINE_MARGIN, default_value=cfg.baseline_margin
         )
         self.report = PropertyFile(
             name=PROPERTY_FILE, output_name="evaluation", path=EVALUATION_FILE
@@ -132,7 +154,15 @@ class Wiring:
 
     @property
     def parameters(self) -> list[Any]:
-        return [self.input_data, self.epochs, self.batch_size, self.learning_rate, self.threshold]
+        return [
+            self.input_data,
+            self.conflicts,
+            self.encoding,
+            self.delimiter,
+            *self.hyperparameters.values(),
+            self.threshold,
+            self.baseline_margin,
+        ]
 
     def step(self, name: str) -> Any:
         """The SDK step `name`, built on first use (a step may reference one declared later)."""
@@ -240,6 +270,12 @@ def _preprocess(w: Wiring) -> Any:
                 f"{PROCESSING_ROOT}/input/data",
                 "--output-dir",
                 f"{PROCESSING_ROOT}/output",
+                "--conflicts",
+                w.conflicts,
+                "--encoding",
+                w.encoding,
+                "--delimiter",
+                w.delimiter,
             ],
         ),
     )
@@ -267,10 +303,8 @@ def _train(w: Wiring) -> Any:
         ),
         hyperparameters={
             # HyperParameters are strings in the training API.
-            "epochs": w.epochs.to_string(),
-            "batch-size": w.batch_size.to_string(),
-            "learning-rate": w.learning_rate.to_string(),
-            "trainer": "tfidf-linear",
+            **{name: parameter.to_string() for name, parameter in w.hyperparameters.items()},
+            "trainer": cfg.trainer.name,
         },
     ).with_metric_definitions(
         # train.py prints one "name=value" line per metric.
@@ -311,6 +345,12 @@ def _evaluate(w: Wiring) -> Any:
                 f"{PROCESSING_ROOT}/input/test",
                 "--output-dir",
                 f"{PROCESSING_ROOT}/output/evaluation",
+                "--metric",
+                w.cfg.approval_metric,
+                "--threshold",
+                w.threshold.to_string(),
+                "--baseline-margin",
+                w.baseline_margin.to_string(),
             ],
         ),
         property_files=[w.report],
@@ -335,7 +375,7 @@ def _register(w: Wiring) -> Any:
         step_args=builder.register(
             model_package_group_name=cfg.model_package_group,
             content_types=["text/csv", "application/json"],
-            response_types=["application/json"],
+            response_types=["application/json", "text/csv"],
             inference_instances=list(cfg.inference_instance_types),
             transform_instances=list(cfg.inference_instance_types),
             approval_status="PendingManualApproval",
@@ -350,20 +390,23 @@ def _register(w: Wiring) -> Any:
 
 @_builds(CONDITION_STEP)
 def _accuracy_check(w: Wiring) -> Any:
-    """Accuracy from the property file >= the threshold parameter: run the true branch."""
-    if_steps = w.branch(CONDITION_STEP)
+    """Both hold: metric >= MetricThreshold, metric - majority baseline >= BaselineMargin."""
+    metric = w.cfg.approval_metric
+
+    def report(json_path: str) -> Any:
+        return JsonGet(step_name=EVALUATE_STEP, property_file=w.report, json_path=json_path)
+
     return ConditionStep(
         name=CONDITION_STEP,
         depends_on=[w.step(REGISTER_STEP)],
+        # A ConditionStep's conditions must all hold.
         conditions=[
+            ConditionGreaterThanOrEqualTo(left=report(metric_json_path(metric)), right=w.threshold),
             ConditionGreaterThanOrEqualTo(
-                left=JsonGet(
-                    step_name=EVALUATE_STEP, property_file=w.report, json_path=ACCURACY_JSON_PATH
-                ),
-                right=w.threshold,
-            )
+                left=report(baseline_margin_json_path(metric)), right=w.baseline_margin
+            ),
         ],
-        if_steps=if_steps,
+        if_steps=w.branch(CONDITION_STEP),
         else_steps=[],
     )
 

@@ -6,11 +6,18 @@ outputs from it, starts local AWS (moto on 127.0.0.1) and runs the definition
 end to end; with `--deploy` (what `promote pipeline run --local` passes) an
 approval ends in the deployer, as in AWS.
 
-Exit status: 0 every step that should run succeeded; 1 a step failed (its log
-is printed); 2 a usage or configuration error (no plan, a missing dataset, an
-unusable work directory, a definition from other code); 3 an internal error
-(local AWS did not start, a bug); 75 another run holds the work directory (try
-again later); 130/143 interrupted by SIGINT/SIGTERM (step jobs and local AWS
+`--parameter Name=Value` (repeatable) overrides a pipeline parameter for this
+run, as StartPipelineExecution's PipelineParameters do (e.g.
+`--parameter MetricThreshold=0.3 --parameter RegularizationC=1`).
+
+Exit status: 0 every step that should run succeeded and the model was approved;
+1 the run succeeded but the condition rejected the model (registered, not
+approved, not deployed: the metric and threshold are printed), or `--verify`
+failed; 2 a usage or configuration error (no plan, a missing dataset, an
+unknown or mistyped parameter, an unusable work directory, a definition from
+other code); 3 an internal error (local AWS did not start, a bug); 4 a step
+failed (its log is printed); 75 another run holds the work directory (try again
+later); 130/143 interrupted by SIGINT/SIGTERM (step jobs and local AWS
 stopped). Every failure is reported in one line, never a traceback.
 """
 
@@ -23,6 +30,7 @@ from typing import Any
 
 from offline.aws import LocalAwsError, local_aws
 from offline.deployer import LocalDeployer, local_config
+from offline.pipeline.errors import EXIT_REJECTED, EXIT_USAGE
 from offline.pipeline.processes import Interrupted, WorkdirBusyError, interruptible
 from offline.pipeline.runner import (
     ApprovalHook,
@@ -44,7 +52,7 @@ _OUTPUT_KEYS = {
 }
 _DEPLOYER_KEYS = ("endpoint_name", "kms_key_arn")
 
-EXIT_USAGE, EXIT_INTERNAL, EXIT_BUSY = 2, 3, 75
+EXIT_INTERNAL, EXIT_BUSY = 3, 75
 
 
 class PlanError(ValueError):
@@ -117,6 +125,19 @@ def print_summary(result: RunResult) -> None:
     print(f"total: {result.seconds:.1f}s")
 
 
+def rejection(result: RunResult) -> str | None:
+    """None if the condition approved the model, else what to tell the user, in words."""
+    if result.rejected_by is None:
+        return None
+    compared = "; ".join(result.conditions.get(result.rejected_by, []))
+    summary = result.metrics.get("summary")
+    return (
+        f"model registered as {result.model_package_arn} ({result.approval_status}) but NOT "
+        f"approved and NOT deployed: {result.rejected_by} was false ({compared})"
+        + (f"; evaluation: {summary}" if summary else "")
+    )
+
+
 _EXIT_STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (PlanError, EXIT_USAGE),
     (WorkdirBusyError, EXIT_BUSY),
@@ -157,6 +178,7 @@ def run(
     on_approved: ApprovalHook | None = None,
     *,
     verify: bool = False,
+    parameters: dict[str, str] | None = None,
 ) -> int:
     """Run the stack's planned pipeline locally; the exit status of the module docstring.
 
@@ -168,6 +190,8 @@ def run(
         if dataset is not None and not dataset.is_file():
             raise PlanError(f"--dataset {dataset}: no such file; pass an mtsamples-format CSV")
         extra: dict[str, Any] = {"dataset_csv": dataset} if dataset is not None else {}
+        if parameters:
+            extra["parameters"] = parameters
         # The lock first: a busy or unusable work directory is refused before local AWS starts.
         with (
             interruptible(),
@@ -176,6 +200,10 @@ def run(
         ):
             result = run_locked(definition, outputs, aws, workdir, on_approved=on_approved, **extra)
             print_summary(result)
+            rejected = rejection(result)
+            if rejected:
+                print(rejected, file=sys.stderr)
+                return EXIT_REJECTED
             if verify:
                 print("\nverifying the commit as the staging promotion job does (ml.verify):")
                 record = verify_locally(
@@ -205,6 +233,14 @@ def main(argv: list[str] | None = None, on_approved: ApprovalHook | None = None)
         action="store_true",
         help="then run staging's checks (ml.verify) and write <workdir>/verification.json",
     )
+    parser.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        type=parameter_override,
+        metavar="NAME=VALUE",
+        help="override a pipeline parameter for this run (repeatable)",
+    )
     args = parser.parse_args(argv)
     workdir = args.workdir or Path("build/local") / args.stack
     hook = on_approved
@@ -214,7 +250,25 @@ def main(argv: list[str] | None = None, on_approved: ApprovalHook | None = None)
         except PlanError as error:
             print(describe(error, workdir), file=sys.stderr)
             return EXIT_USAGE
-    return run(args.stack, args.plan_dir, workdir, args.dataset, hook, verify=args.verify)
+    return run(
+        args.stack,
+        args.plan_dir,
+        workdir,
+        args.dataset,
+        hook,
+        verify=args.verify,
+        parameters=dict(args.parameter),
+    )
+
+
+def parameter_override(text: str) -> tuple[str, str]:
+    """`Name=Value` -> (Name, Value); argparse reports a malformed one as a usage error (2)."""
+    name, equals, value = text.partition("=")
+    if not equals or not name.strip():
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=VALUE (e.g. MetricThreshold=0.3), got {text!r}"
+        )
+    return name.strip(), value
 
 
 if __name__ == "__main__":

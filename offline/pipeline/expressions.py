@@ -34,12 +34,36 @@ class ExpressionError(ValueError):
 def declared_parameters(
     definition: Mapping[str, Any], overrides: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The definition's parameters and defaults, `overrides` applied (unknown names refused)."""
-    declared = {p["Name"]: p.get("DefaultValue") for p in definition.get("Parameters", [])}
+    """The definition's parameters and defaults, `overrides` applied (unknown names refused).
+
+    An override is converted to its parameter's declared type, as StartPipelineExecution
+    (whose PipelineParameters values are strings) does: "0.5" for a Float is 0.5.
+    """
+    declared = {p["Name"]: p for p in definition.get("Parameters", [])}
     unknown = sorted(set(overrides) - set(declared))
     if unknown:
         raise ExpressionError(f"unknown pipeline parameter(s) {unknown}; known: {sorted(declared)}")
-    return {**declared, **overrides}
+    values = {name: p.get("DefaultValue") for name, p in declared.items()}
+    for name, value in overrides.items():
+        values[name] = _typed(name, str(declared[name].get("Type", "String")), value)
+    return values
+
+
+def _typed(name: str, kind: str, value: Any) -> Any:
+    convert: dict[str, Any] = {"Integer": int, "Float": float, "String": str}
+    if kind == "Boolean":
+        text = to_text(value).lower()
+        if text not in ("true", "false"):
+            raise ExpressionError(f"pipeline parameter {name} is a Boolean: true or false")
+        return text == "true"
+    if kind not in convert:
+        raise ExpressionError(f"pipeline parameter {name} has an unsupported type {kind!r}")
+    try:
+        return convert[kind](value)
+    except (TypeError, ValueError):
+        raise ExpressionError(
+            f"pipeline parameter {name} is of type {kind}, got {value!r}"
+        ) from None
 
 
 @dataclass

@@ -75,6 +75,10 @@ class RunResult:
     approval_status: str | None = None
     events: list[Path] = field(default_factory=list)
     """The approval events handed to the hook, as written under `<workdir>/events/`."""
+    conditions: dict[str, list[str]] = field(default_factory=dict)
+    """Condition step name -> what it compared, one line per condition (`... -> False`)."""
+    rejected_by: str | None = None
+    """The condition step that sent the run down its else branch (the model not approved)."""
     seconds: float = 0.0
 
     @property
@@ -229,6 +233,7 @@ class _Execution:
             chosen, skipped = arguments.get("IfSteps", []), arguments.get("ElseSteps", [])
             if not outcome:
                 chosen, skipped = skipped, chosen
+                self.result.rejected_by = self.result.rejected_by or name
             for child in skipped:
                 position += 1
                 self.echo(f"[{position}/{total}] {child['Name']:<16} skipped (condition false)")
@@ -287,6 +292,7 @@ class _Execution:
                 outcome = outcome and holds
             log_path.write_text("\n".join(lines) + "\n")
             self.scope.properties[step["Name"]] = {"Outcome": outcome}
+            self.result.conditions[step["Name"]] = lines
             return f"{'; '.join(lines)} => {'if' if outcome else 'else'} branch"
         raise LocalRunError(f"step {step['Name']!r}: the local runner cannot run {kind} steps")
 

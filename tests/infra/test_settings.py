@@ -101,6 +101,17 @@ DELETE = object()
             "cache_expire_after must be an ISO 8601 duration such as P30D, got '30 days'",
         ),
         ("dev", "pipeline.training_instance_type", "g4dn", "must look like ml.m5.large"),
+        (
+            "dev",
+            "pipeline.accuracy_threshold",
+            0.7,
+            "promote:settings.pipeline accuracy_threshold was replaced by metric_threshold "
+            "(with approval_metric: accuracy",
+        ),
+        ("dev", "pipeline.epochs", 20, "epochs was replaced by trainer.c"),
+        ("dev", "pipeline.approval_metric", "auc", "'macro_f1', 'accuracy' or 'weighted_f1'"),
+        ("dev", "pipeline.trainer.hash_bits", 30, "pipeline.trainer.hash_bits"),
+        ("dev", "pipeline.conflicts", "first", "'most-frequent', 'drop' or 'keep-all'"),
         ("prod", "endpoint.rollout.linear_step_percent", 5, "linear_step_percent"),
         ("prod", "endpoint.instance_count", 1, "rollout.mode canary shifts part of the traffic"),
         ("staging", "endpoint.rollout", {"mode": "linear"}, "needs instance_count >= 2"),

@@ -39,10 +39,8 @@ def make_config(**overrides: Any) -> PipelineConfig:
         model_package_group="promote-code-dev-models",
         processing_instance_type="ml.m5.large",
         training_instance_type="ml.m5.xlarge",
-        accuracy_threshold=0.7,
-        epochs=20,
-        batch_size=256,
-        learning_rate=0.001,
+        metric_threshold=0.2,
+        baseline_margin=0.1,
         cache_expire_after="P30D",
         kms_key_arn=f"arn:aws:kms:eu-west-1:{DEV_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     )

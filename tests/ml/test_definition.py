@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 
 from ml.pipeline.code import STEP_SCRIPTS
-from ml.pipeline.contract import STEP_NAMES, STEPS, PipelineConfig, PipelineConfigError
+from ml.pipeline.contract import (
+    STEP_NAMES,
+    STEPS,
+    PipelineConfig,
+    PipelineConfigError,
+    TrainerConfig,
+)
 from ml.pipeline.definition import build_pipeline, canonical_definition, definition_json
 from ml.pipeline.sdk_isolation import isolated_sdk
 from offline.pipeline.graph import all_steps, step_dependencies, topological_order
@@ -83,10 +89,11 @@ FRESH_BUILD = textwrap.dedent(
     sys.path.insert(0, os.getcwd())
     from tests.ml.guarded import HASH_PROBE, install
     attempts = install()
-    from ml.pipeline.contract import PipelineConfig
+    from ml.pipeline.contract import PipelineConfig, TrainerConfig
     from ml.pipeline.definition import definition_json
     fields = json.load(sys.stdin)
     fields["inference_instance_types"] = tuple(fields["inference_instance_types"])
+    fields["trainer"] = TrainerConfig(**fields["trainer"])
     text = definition_json(PipelineConfig(**fields))
     digest = hashlib.sha256(text.encode()).hexdigest()
     print(json.dumps({"sha256": digest, "attempts": attempts, "hash": hash(HASH_PROBE)}))
@@ -193,27 +200,70 @@ def test_parameters(definition: dict[str, Any], config: PipelineConfig) -> None:
     parameters = {p["Name"]: (p["Type"], p["DefaultValue"]) for p in definition["Parameters"]}
     assert parameters == {
         "InputDataUri": ("String", f"s3://{config.data_bucket}/data/"),
-        "Epochs": ("Integer", 20),
-        "BatchSize": ("Integer", 256),
-        "LearningRate": ("Float", 0.001),
-        "AccuracyThreshold": ("Float", 0.7),
+        "LabelConflicts": ("String", "most-frequent"),
+        "InputEncoding": ("String", "utf-8"),
+        "InputDelimiter": ("String", ","),
+        "RegularizationC": ("Float", 0.3),
+        "HashBits": ("Integer", 19),
+        "MaxFeatures": ("Integer", 50000),
+        "NgramMax": ("Integer", 2),
+        "ClassWeight": ("String", "balanced"),
+        "Seed": ("Integer", 42),
+        "MetricThreshold": ("Float", 0.2),
+        "BaselineMargin": ("Float", 0.1),
     }
-    train = steps_by_name(definition)["train-model"]["Arguments"]["HyperParameters"]
-    for key, parameter in (
-        ("epochs", "Epochs"),
-        ("batch-size", "BatchSize"),
-        ("learning-rate", "LearningRate"),
-    ):
-        # Hyperparameters are strings: the parameter goes through Std:Join.
-        assert train[key] == {
-            "Std:Join": {"On": "", "Values": [{"Get": f"Parameters.{parameter}"}]}
-        }
-    preprocess = steps_by_name(definition)["preprocess-data"]["Arguments"]
+    steps = steps_by_name(definition)
+    train = steps["train-model"]["Arguments"]["HyperParameters"]
+    # Hyperparameters are strings: each number goes through Std:Join; nothing else is passed.
+    assert train == {
+        "trainer": "tfidf-linear",
+        "class-weight": {"Get": "Parameters.ClassWeight"},
+        **{
+            key: {"Std:Join": {"On": "", "Values": [{"Get": f"Parameters.{parameter}"}]}}
+            for key, parameter in (
+                ("c", "RegularizationC"),
+                ("hash-bits", "HashBits"),
+                ("max-features", "MaxFeatures"),
+                ("ngram-max", "NgramMax"),
+                ("seed", "Seed"),
+            )
+        },
+    }
+    preprocess = steps["preprocess-data"]["Arguments"]
     dataset = next(i for i in preprocess["ProcessingInputs"] if i["InputName"] == "dataset")
     assert dataset["S3Input"]["S3Uri"] == {"Get": "Parameters.InputDataUri"}
+    arguments = preprocess["AppSpecification"]["ContainerArguments"]
+    for flag, parameter in (
+        ("--conflicts", "LabelConflicts"),
+        ("--encoding", "InputEncoding"),
+        ("--delimiter", "InputDelimiter"),
+    ):
+        assert arguments[arguments.index(flag) + 1] == {"Get": f"Parameters.{parameter}"}
+    evaluate = steps["evaluate-model"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert evaluate[evaluate.index("--metric") + 1] == "macro_f1"
+    for flag, parameter in (
+        ("--threshold", "MetricThreshold"),
+        ("--baseline-margin", "BaselineMargin"),
+    ):
+        assert evaluate[evaluate.index(flag) + 1] == {
+            "Std:Join": {"On": "", "Values": [{"Get": f"Parameters.{parameter}"}]}
+        }
 
 
-def test_condition_reads_the_property_file(definition: dict[str, Any]) -> None:
+def _json_get(path: str) -> dict[str, Any]:
+    return {
+        "Std:JsonGet": {
+            "Path": path,
+            "PropertyFile": {"Get": "Steps.evaluate-model.PropertyFiles.EvaluationReport"},
+        }
+    }
+
+
+@pytest.mark.parametrize("metric", ["macro_f1", "accuracy"])
+def test_condition_judges_the_configured_metric_against_threshold_and_baseline(
+    metric: str,
+) -> None:
+    definition = json.loads(definition_json(make_config(approval_metric=metric)))
     steps = steps_by_name(definition)
     assert steps["evaluate-model"]["PropertyFiles"] == [
         {
@@ -222,17 +272,20 @@ def test_condition_reads_the_property_file(definition: dict[str, Any]) -> None:
             "PropertyFileName": "EvaluationReport",
         }
     ]
-    (condition,) = steps["accuracy-check"]["Arguments"]["Conditions"]
-    assert condition == {
-        "Type": "GreaterThanOrEqualTo",
-        "LeftValue": {
-            "Std:JsonGet": {
-                "Path": "multiclass_classification_metrics.accuracy.value",
-                "PropertyFile": {"Get": "Steps.evaluate-model.PropertyFiles.EvaluationReport"},
-            }
+    assert steps["accuracy-check"]["Arguments"]["Conditions"] == [
+        {
+            "Type": "GreaterThanOrEqualTo",
+            "LeftValue": _json_get(f"multiclass_classification_metrics.{metric}.value"),
+            "RightValue": {"Get": "Parameters.MetricThreshold"},
         },
-        "RightValue": {"Get": "Parameters.AccuracyThreshold"},
-    }
+        {
+            "Type": "GreaterThanOrEqualTo",
+            "LeftValue": _json_get(f"baseline_comparison.{metric}.margin"),
+            "RightValue": {"Get": "Parameters.BaselineMargin"},
+        },
+    ]
+    evaluate = steps["evaluate-model"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert evaluate[evaluate.index("--metric") + 1] == metric
 
 
 def test_every_image_is_the_digest_pinned_training_image(definition: dict[str, Any]) -> None:
@@ -328,7 +381,12 @@ def test_outputs_are_scoped_per_execution(
         ("role_arn", "my-role", "IAM role ARN"),
         ("code_uris", {}, "code_uris lacks"),
         ("cache_expire_after", "30 days", "ISO 8601"),
-        ("accuracy_threshold", 1.5, "accuracy_threshold"),
+        ("metric_threshold", 1.5, "metric_threshold"),
+        ("baseline_margin", -0.1, "baseline_margin"),
+        ("approval_metric", "auc", "approval_metric must be one of"),
+        ("conflicts", "first", "conflicts must be one of"),
+        ("trainer", TrainerConfig(hash_bits=30), "trainer.hash_bits must be 10-24"),
+        ("trainer", TrainerConfig(class_weight="auto"), "trainer.class_weight"),
         ("training_instance_type", "m5.large", "ml.m5.large"),
     ],
 )

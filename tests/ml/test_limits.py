@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from infra.settings import EndpointSettings, PipelineSettings, RolloutSettings
+from infra.settings import EndpointSettings, PipelineSettings, RolloutSettings, TrainerSettings
+from ml import limits
 from ml.deployer.config import DeployerConfig, RolloutConfig
-from ml.pipeline.contract import PipelineConfig
+from ml.pipeline.contract import PipelineConfig, TrainerConfig
+from ml.steps import evaluate, preprocess, train
 from tests.deployer.support import deployer_config
 from tests.ml.conftest import make_config
 
@@ -25,7 +27,14 @@ PAIRS: dict[str, tuple[type[BaseModel], type[Any], Callable[..., object]]] = {
     "pipeline": (PipelineSettings, PipelineConfig, make_config),
     "rollout": (RolloutSettings, RolloutConfig, RolloutConfig),
     "endpoint": (EndpointSettings, DeployerConfig, deployer_config),
+    "trainer": (
+        TrainerSettings,
+        TrainerConfig,
+        lambda **fields: make_config(trainer=TrainerConfig(**fields)),
+    ),
 }
+NESTED = {"rollout", "trainer"}
+"""Fields that are a nested model: compared as their own pair."""
 
 
 def shared_fields(pair: str) -> dict[str, dict[str, Any]]:
@@ -84,8 +93,8 @@ def test_defaults_agree(pair: str) -> None:
     defaults = settings()
     ml_defaults = {f.name: f.default for f in dataclasses.fields(config)}
     for name in shared_fields(pair):
-        if name == "rollout":
-            continue  # a nested model: compared as its own pair
+        if name in NESTED:
+            continue
         assert getattr(defaults, name) == ml_defaults[name], name
 
 
@@ -93,6 +102,10 @@ STRING_PROBES = {
     "instance_type": ["ml.m5.large", "ml.g4dn.xlarge", "m5.large", "ml.m5", "ML.M5.LARGE", ""],
     "cache_expire_after": ["P30D", "PT12H", "P1Y2M3W4DT5H6M7S", "30 days", "P", "PT"],
     "mode": ["canary", "linear", "all_at_once", "shadow", "Canary"],
+    "approval_metric": ["macro_f1", "accuracy", "weighted_f1", "auc", "Macro_F1", ""],
+    "conflicts": ["most-frequent", "drop", "keep-all", "first", "keep_all"],
+    "name": ["tfidf-linear", "bert", ""],
+    "class_weight": ["balanced", "none", "auto", "None"],
 }
 
 
@@ -101,6 +114,8 @@ def string_cases() -> list[tuple[str, str, str]]:
     for pair in PAIRS:
         for name, schema in shared_fields(pair).items():
             kind = "instance_type" if name.endswith("instance_type") else name
+            if name in NESTED:
+                continue
             if kind in STRING_PROBES:
                 cases += [(pair, name, value) for value in STRING_PROBES[kind]]
             else:
@@ -112,3 +127,51 @@ def string_cases() -> list[tuple[str, str, str]]:
 def test_patterns_and_choices_agree(pair: str, name: str, value: str) -> None:
     settings, _, build = PAIRS[pair]
     assert accepts(build, name, value) is accepts(settings, name, value)
+
+
+def test_step_scripts_restate_the_same_defaults() -> None:
+    # The step scripts are uploaded as single files and cannot import ml.limits; their own
+    # defaults (what a job run without the pipeline's arguments uses) must be the same.
+    hp = train.Hyperparameters()
+    assert TrainerConfig() == TrainerConfig(
+        name=hp.trainer,
+        c=hp.c,
+        hash_bits=hp.hash_bits,
+        max_features=hp.max_features,
+        ngram_max=hp.ngram_max,
+        class_weight=hp.class_weight,
+        seed=hp.seed,
+    )
+    assert evaluate.METRICS == limits.APPROVAL_METRICS
+    assert evaluate.DEFAULT_METRIC == limits.DEFAULT_APPROVAL_METRIC
+    assert limits.METRIC_THRESHOLD.default == evaluate.DEFAULT_THRESHOLD
+    assert limits.BASELINE_MARGIN.default == evaluate.DEFAULT_BASELINE_MARGIN
+    assert preprocess.CONFLICT_POLICIES == limits.CONFLICT_POLICIES
+    assert preprocess.DEFAULT_CONFLICT_POLICY == limits.DEFAULT_CONFLICT_POLICY
+
+
+TRAIN_RANGES = [
+    ("hash-bits", limits.HASH_BITS, 1),
+    ("ngram-max", limits.NGRAM_MAX, 1),
+    ("max-features", limits.MAX_FEATURES, 1),
+    ("c", limits.REGULARIZATION_C, 1e-9),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "bounds", "step"), TRAIN_RANGES, ids=[n for n, _, _ in TRAIN_RANGES]
+)
+def test_train_script_accepts_the_same_ranges(
+    name: str, bounds: limits.Bounds[Any], step: float
+) -> None:
+    def train_accepts(value: float) -> bool:
+        try:
+            train.Hyperparameters.from_mapping({name: str(value)})
+        except train.TrainingError:
+            return False
+        return True
+
+    edges = [e for e in (bounds.minimum, bounds.maximum, bounds.exclusive_minimum) if e is not None]
+    for edge in edges:
+        for value in (edge - step, edge, edge + step):
+            assert train_accepts(value) is bounds.contains(value), f"{name}={value}"

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 from offline.aws import LocalAws, local_aws
+from offline.pipeline.cli import rejection
+from offline.pipeline.errors import EXIT_REJECTED, EXIT_STEP_FAILED
 from offline.pipeline.runner import LocalRunError, RunResult, StackOutputs, run_local
 from tests.offline.support import alive
 
@@ -197,7 +199,8 @@ def test_a_false_condition_skips_its_branch_and_no_event_is_sent(
         aws,
         tmp_path / "w",
         tiny,
-        parameters={"Threshold": 0.99},
+        # A string, as StartPipelineExecution and `--parameter` pass it: typed as declared.
+        parameters={"Threshold": "0.99"},
         on_approved=lambda event, local: events.append(event),
     )
     assert {s.name: s.status for s in result.steps}["publish"] == "Skipped"
@@ -205,6 +208,37 @@ def test_a_false_condition_skips_its_branch_and_no_event_is_sent(
         "0.9 GreaterThanOrEqualTo 0.99 -> False"
     )
     assert events == []
+    assert result.rejected_by == "good-enough"
+    said = rejection(result)
+    assert said is not None
+    assert said.startswith(f"model registered as {result.model_package_arn} (")
+    assert "NOT approved and NOT deployed: good-enough was false" in said
+    assert "0.9 GreaterThanOrEqualTo 0.99 -> False" in said
+
+
+def test_a_true_condition_is_no_rejection(
+    aws: LocalAws, tiny: dict[str, Any], tmp_path: Path
+) -> None:
+    result = run(aws, tmp_path / "w", tiny, parameters={"Threshold": "0.9"})
+    assert result.rejected_by is None
+    assert rejection(result) is None
+
+
+@pytest.mark.parametrize(
+    ("parameters", "says"),
+    [
+        ({"Threshold": "high"}, "pipeline parameter Threshold is of type Float, got 'high'"),
+        ({"Treshold": "0.5"}, "unknown pipeline parameter(s) ['Treshold']"),
+    ],
+)
+def test_a_bad_parameter_stops_before_any_job_with_exit_2(
+    aws: LocalAws, tiny: dict[str, Any], tmp_path: Path, parameters: dict[str, str], says: str
+) -> None:
+    with pytest.raises(LocalRunError) as raised:
+        run(aws, tmp_path / "w", tiny, parameters=parameters)
+    assert says in str(raised.value)
+    assert raised.value.exit_code == 2
+    assert not (tmp_path / "w/steps").exists()
 
 
 def test_a_failing_step_stops_the_run_with_its_log(
@@ -215,6 +249,7 @@ def test_a_failing_step_stops_the_run_with_its_log(
     with pytest.raises(LocalRunError) as raised:
         run(aws, tmp_path / "w", tiny, echo=echoed.append)
     assert raised.value.step == "make-report"
+    assert raised.value.exit_code == EXIT_STEP_FAILED != EXIT_REJECTED
     assert "exited with status 3" in str(raised.value)
     assert "score is nan" in raised.value.log
     assert not any("register" in line for line in echoed)
