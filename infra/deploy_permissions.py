@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from infra.iam import ECR_PULL_ACTIONS, Statement, in_account
+from infra.iam import ECR_PULL_ACTIONS, MLFLOW_LOGGING_ACTIONS, Statement, in_account
 
 READ_ONLY_PREFIXES = ("Describe", "Get", "List")
 
@@ -483,6 +483,11 @@ def workload_boundary_statements(scope: AccountScope) -> list[Statement]:
             actions=["iam:PassRole"],
             resources=[scope.arn("iam", f"role/{prefix}-*", regional=False)],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        ),
+        Statement(
+            sid="StackMlflow",
+            actions=list(MLFLOW_LOGGING_ACTIONS),
+            resources=[scope.arn("sagemaker", f"mlflow-tracking-server/{prefix}-*")],
         ),
     ]
 

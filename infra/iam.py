@@ -20,6 +20,31 @@ ECR_PULL_ACTIONS: tuple[str, ...] = (
 )
 """What pulling an image takes, for roles of SageMaker jobs and endpoints."""
 
+MLFLOW_LOGGING_ACTIONS: tuple[str, ...] = (
+    "sagemaker-mlflow:CreateExperiment",
+    "sagemaker-mlflow:CreateRun",
+    "sagemaker-mlflow:GetExperiment",
+    "sagemaker-mlflow:GetExperimentByName",
+    "sagemaker-mlflow:GetRun",
+    "sagemaker-mlflow:LogBatch",
+    "sagemaker-mlflow:LogMetric",
+    "sagemaker-mlflow:LogParam",
+    "sagemaker-mlflow:SearchRuns",
+    "sagemaker-mlflow:SetTag",
+    "sagemaker-mlflow:UpdateRun",
+)
+"""What a step that logs a run calls, each on the server's ARN (resource type
+`mlflow-tracking-server`), named as in the Service Authorization Reference, "Actions
+defined by Amazon SageMaker with MLflow". Measured with mlflow 3.17.2 against a local
+`mlflow server`, the REST calls of set_experiment, start_run (new and resumed),
+log_param(s), log_metric(s) with steps, set_tag(s), log_artifact/log_dict, end_run and
+search_runs are exactly: experiments/get-by-name, experiments/get, experiments/create,
+runs/create, runs/get, runs/update, runs/log-batch, runs/log-metric,
+runs/log-parameter, runs/set-tag, runs/search. Artifacts need no MLflow action (the
+client writes S3 directly). Not granted: `mlflow.<flavor>.log_model` (MLflow 3
+logged-model calls), model registry writes, `LogInputs`, deletes, `AccessUI` and
+`sagemaker:CreatePresignedMlflowTrackingServerUrl` (UI access is for people, not jobs)."""
+
 Condition = Mapping[str, Mapping[str, "pulumi.Input[str] | Sequence[pulumi.Input[str]]"]]
 
 

@@ -472,6 +472,18 @@ class EndpointSettings(_Model):
         return self
 
 
+class TrackingSettings(_Model):
+    enabled: bool = Field(
+        default=True,
+        description="SageMaker managed MLflow tracking server for this environment's runs "
+        "(billed while it runs: Small about USD 0.64/h, about USD 470 a month, plus storage; "
+        "us-east-1 list price, check your region).",
+    )
+    size: Literal["Small", "Medium", "Large"] = Field(
+        default="Small", description="Tracking server size (Small: up to 25 users)."
+    )
+
+
 class PromotionSettings(_Model):
     source_stack: str | None = Field(
         default=None,
@@ -499,6 +511,9 @@ class EnvironmentSettings(_CommonSettings):
     )
     promotion: PromotionSettings = Field(
         default_factory=PromotionSettings, description="Promotion gate."
+    )
+    tracking: TrackingSettings = Field(
+        default_factory=TrackingSettings, description="Experiment tracking (MLflow)."
     )
 
     @model_validator(mode="after")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.components.experiment_tracking import tracking_use_statements
 from infra.components.service_role import service_role
 from infra.iam import ECR_PULL_ACTIONS, Statement, in_account
 
@@ -29,6 +30,8 @@ class ExecutionRoleArgs:
     pipeline_name: str
     tags: Mapping[str, str]
     permissions_boundary: str | None = None
+    mlflow_tracking_arn: str | None = None
+    """The environment's MLflow tracking server the jobs log to (None: no tracking)."""
 
 
 def execution_statements(args: ExecutionRoleArgs) -> list[Statement]:
@@ -115,6 +118,8 @@ def execution_statements(args: ExecutionRoleArgs) -> list[Statement]:
             resources=[role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         ),
+        # The train and evaluate jobs log their runs to this environment's MLflow, only.
+        *(tracking_use_statements(args.mlflow_tracking_arn) if args.mlflow_tracking_arn else []),
     ]
 
 

@@ -36,6 +36,11 @@ class TrainingPipelineArgs:
     inference_instance_type: str
     settings: PipelineSettings
     tags: Mapping[str, str]
+    commit: str | None = None
+    """The commit the stack is deployed from (the runs' lineage)."""
+    mlflow_tracking_arn: str | None = None
+    """The environment's MLflow tracking server (known at preview); None: runs not tracked."""
+    mlflow_experiment: str | None = None
     waits_for: Sequence[pulumi.Resource] = ()
     """Resources the pipeline needs to exist first (the execution role), when the inputs
     above are plain names and ARNs so that the definition is known at preview time."""
@@ -64,6 +69,9 @@ def render_definition(args: TrainingPipelineArgs, resolved: list[str]) -> str:
             cache_expire_after=settings.cache_expire_after,
             kms_key_arn=kms_key_arn,
             inference_instance_types=(args.inference_instance_type,),
+            commit=args.commit,
+            mlflow_tracking_arn=args.mlflow_tracking_arn,
+            mlflow_experiment=args.mlflow_experiment,
         )
     )
 

@@ -9,6 +9,10 @@ import pulumi_aws as aws
 
 from infra.components.access_logs import AccessLogBucket, AccessLogBucketArgs
 from infra.components.execution_role import ExecutionRoleArgs, SageMakerExecutionRole
+from infra.components.experiment_tracking import (
+    ExperimentTracking,
+    ExperimentTrackingArgs,
+)
 from infra.components.model_deployer import ModelDeployer, ModelDeployerArgs
 from infra.components.private_network import FlowLogsArgs, PrivateNetwork, PrivateNetworkArgs
 from infra.components.retraining_schedule import RetrainingSchedule, RetrainingScheduleArgs
@@ -39,6 +43,7 @@ class Names:
     model_package_group: str
     pipeline: str
     endpoint: str
+    tracking_server: str
     boundary: str
     """ARN of the permissions boundary (made by the ops stack) every role here carries."""
 
@@ -55,6 +60,7 @@ class Names:
             model_package_group=f"{ctx.prefix}-models",
             pipeline=f"{ctx.prefix}-training",
             endpoint=f"{ctx.prefix}-endpoint",
+            tracking_server=f"{ctx.prefix}-mlflow",
             boundary=boundary_arn(ctx.project, ctx.stack, account),
         )
 
@@ -69,6 +75,7 @@ class Foundation:
     artifacts: SecureBucket
     execution: SageMakerExecutionRole
     group: aws.sagemaker.ModelPackageGroup
+    tracking: ExperimentTracking | None
 
 
 def data_key_arn(ctx: StackContext) -> str:
@@ -117,6 +124,23 @@ def build_foundation(settings: EnvironmentSettings, ctx: StackContext, names: Na
             lifecycle_rules=ARTIFACTS_LIFECYCLE_RULES,
         ),
     )
+    tracking = None
+    if settings.tracking.enabled:
+        tracking = ExperimentTracking(
+            names.tracking_server,
+            ExperimentTrackingArgs(
+                tracking_server_name=names.tracking_server,
+                role_name=f"{ctx.prefix}-mlflow-server",
+                account=account,
+                region=settings.region,
+                artifacts_bucket=artifacts.bucket.bucket,
+                kms_key_arn=key,
+                experiment_name=ctx.prefix,
+                tags=tags,
+                size=settings.tracking.size,
+                permissions_boundary=names.boundary,
+            ),
+        )
     ops_training = ctx.repository_name("training")
     execution = SageMakerExecutionRole(
         f"{ctx.prefix}-execution",
@@ -133,6 +157,7 @@ def build_foundation(settings: EnvironmentSettings, ctx: StackContext, names: Na
             pipeline_name=names.pipeline,
             tags=tags,
             permissions_boundary=names.boundary,
+            mlflow_tracking_arn=tracking.arn if tracking else None,
         ),
     )
     group = aws.sagemaker.ModelPackageGroup(
@@ -141,7 +166,7 @@ def build_foundation(settings: EnvironmentSettings, ctx: StackContext, names: Na
         model_package_group_description=f"Models trained by the {ctx.stack} pipeline",
         tags=tags,
     )
-    return Foundation(key, data, artifacts, execution, group)
+    return Foundation(key, data, artifacts, execution, group, tracking)
 
 
 def build_workspace(settings: EnvironmentSettings, ctx: StackContext, base: Foundation) -> None:
@@ -241,7 +266,10 @@ def build_environment(
             inference_instance_type=settings.endpoint.instance_type,
             settings=settings.pipeline,
             tags=ctx.tags,
-            waits_for=[base.execution],
+            commit=ctx.image_tag,
+            mlflow_tracking_arn=base.tracking.arn if base.tracking else None,
+            mlflow_experiment=base.tracking.experiment_name if base.tracking else None,
+            waits_for=[base.execution, *([base.tracking] if base.tracking else [])],
         ),
     )
     deployer = ModelDeployer(
@@ -295,6 +323,10 @@ def build_environment(
         "endpoint_name": names.endpoint,
         "deployer_environment": deployer.environment,
     }
+    if base.tracking is not None:
+        outputs["mlflow_tracking_arn"] = base.tracking.arn
+        outputs["mlflow_experiment"] = base.tracking.experiment_name
+        outputs["mlflow_ui_url"] = base.tracking.ui_url
     if ctx.verification is not None:
         outputs[VERIFICATION] = dict(ctx.verification)
     return outputs

@@ -91,6 +91,13 @@ HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
 )
 """The default trainer's hyperparameters; `trainer` itself is fixed per stack (settings)."""
 
+# Environment of the train and evaluate jobs: where to track the run, and its lineage.
+ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
+ENV_EXPERIMENT = "MLFLOW_EXPERIMENT_NAME"
+ENV_COMMIT = "PROMOTE_COMMIT"
+ENV_TRAINING_IMAGE = "PROMOTE_TRAINING_IMAGE"
+ENV_EXECUTION_ARN = "PROMOTE_PIPELINE_EXECUTION_ARN"
+
 PROPERTY_FILE = "EvaluationReport"
 EVALUATION_FILE = "evaluation.json"
 
@@ -119,6 +126,9 @@ _IMAGE_RE = re.compile(
 _ROLE_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")
+_TRACKING_RE = re.compile(
+    r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:mlflow-tracking-server/[a-zA-Z0-9](-*[a-zA-Z0-9])*$"
+)
 
 
 class PipelineConfigError(ValueError):
@@ -175,9 +185,15 @@ class PipelineConfig:
     cache_expire_after: str = limits.DEFAULT_CACHE_EXPIRE_AFTER
     kms_key_arn: str | None = None
     inference_instance_types: tuple[str, ...] = field(default=(limits.DEFAULT_INSTANCE_TYPE,))
+    commit: str | None = None
+    """The git commit the stack was deployed from (the lineage of every run)."""
+    mlflow_tracking_arn: str | None = None
+    """The environment's SageMaker MLflow tracking server; None: the run is not tracked."""
+    mlflow_experiment: str | None = None
+    """The experiment the runs go to (required with `mlflow_tracking_arn`)."""
 
     def __post_init__(self) -> None:
-        problems = _location_problems(self) + _training_problems(self)
+        problems = _location_problems(self) + _lineage_problems(self) + _training_problems(self)
         if problems:
             raise PipelineConfigError("invalid PipelineConfig: " + "; ".join(problems))
 
@@ -210,6 +226,22 @@ def _location_problems(cfg: PipelineConfig) -> list[str]:
             problems.append(f"code_uris[{script!r}] must be s3://.../{script}, got {uri!r}")
     if cfg.kms_key_arn is not None and not cfg.kms_key_arn.startswith("arn:"):
         problems.append(f"kms_key_arn must be a KMS key ARN, got {cfg.kms_key_arn!r}")
+    return problems
+
+
+def _lineage_problems(cfg: PipelineConfig) -> list[str]:
+    problems: list[str] = []
+    if cfg.commit is not None and not re.fullmatch(r"[0-9a-f]{40}", cfg.commit):
+        problems.append(f"commit must be a 40-hex git commit, got {cfg.commit!r}")
+    if cfg.mlflow_tracking_arn is not None:
+        if not _TRACKING_RE.match(cfg.mlflow_tracking_arn):
+            problems.append(
+                "mlflow_tracking_arn must be a SageMaker MLflow tracking server ARN "
+                "(arn:aws:sagemaker:<region>:<account>:mlflow-tracking-server/<name>), "
+                f"got {cfg.mlflow_tracking_arn!r}"
+            )
+        if not cfg.mlflow_experiment:
+            problems.append("mlflow_experiment is required with mlflow_tracking_arn")
     return problems
 
 

@@ -24,6 +24,7 @@ from sagemaker.core.shapes import (
     ProcessingS3Input,
     ProcessingS3Output,
 )
+from sagemaker.core.shapes.shapes import MlflowConfig
 from sagemaker.core.training.configs import (
     Compute,
     InputData,
@@ -57,6 +58,11 @@ from ml.pipeline.contract import (
     APPROVE_STEP,
     CODE_DIR,
     CONDITION_STEP,
+    ENV_COMMIT,
+    ENV_EXECUTION_ARN,
+    ENV_EXPERIMENT,
+    ENV_TRACKING_URI,
+    ENV_TRAINING_IMAGE,
     EVALUATE_STEP,
     EVALUATION_FILE,
     HYPERPARAMETERS,
@@ -119,12 +125,19 @@ def build(cfg: PipelineConfig, boto_session: boto3.Session) -> Pipeline:
     wiring = Wiring(cfg, boto_session)
     for step in STEPS:
         wiring.step(step.name)
+    tracking = None
+    if cfg.mlflow_tracking_arn is not None:
+        tracking = MlflowConfig(
+            mlflow_resource_arn=cfg.mlflow_tracking_arn,
+            mlflow_experiment_name=cfg.mlflow_experiment,
+        )
     return Pipeline(
         name=cfg.name,
         parameters=wiring.parameters,
         steps=[wiring.step(step.name) for step in STEPS if step.runs_if is None],
         sagemaker_session=wiring.session,
         pipeline_experiment_config=None,
+        mlflow_config=tracking,
     )
 
 
@@ -174,6 +187,22 @@ class Wiring:
         """The steps the contract places in the true branch of `condition`."""
         return [self.step(step.name) for step in STEPS if step.runs_if == condition]
 
+    def run_environment(self) -> dict[str, Any]:
+        """What the train and evaluate jobs log to MLflow with: where, and the run's lineage."""
+        cfg = self.cfg
+        env: dict[str, Any] = {
+            ENV_TRAINING_IMAGE: cfg.training_image_uri,
+            ENV_EXECUTION_ARN: ExecutionVariables.PIPELINE_EXECUTION_ARN,
+            # The MLflow client (sagemaker-mlflow plugin) signs its calls for this region.
+            "AWS_DEFAULT_REGION": cfg.region,
+        }
+        if cfg.commit is not None:
+            env[ENV_COMMIT] = cfg.commit
+        if cfg.mlflow_tracking_arn is not None:
+            env[ENV_TRACKING_URI] = cfg.mlflow_tracking_arn
+            env[ENV_EXPERIMENT] = cfg.mlflow_experiment
+        return env
+
     def output_uri(self, step: str, output: str) -> Any:
         # Per execution, so concurrent runs never read each other's files.
         return Join(
@@ -189,7 +218,7 @@ class Wiring:
             ],
         )
 
-    def processor(self, script: str, env: dict[str, str] | None = None) -> Any:
+    def processor(self, script: str, env: dict[str, Any] | None = None) -> Any:
         cfg = self.cfg
         return Processor(
             role=cfg.role_arn,
@@ -297,6 +326,7 @@ def _train(w: Wiring) -> Any:
             volume_kms_key_id=cfg.kms_key_arn,
         ),
         stopping_condition=StoppingCondition(max_runtime_in_seconds=TRAINING_MAX_RUNTIME_SECONDS),
+        environment=w.run_environment(),
         output_data_config=OutputDataConfig(
             s3_output_path=f"s3://{cfg.artifacts_bucket}/pipelines/{cfg.name}/models",
             kms_key_id=cfg.kms_key_arn,
@@ -331,7 +361,7 @@ def _evaluate(w: Wiring) -> Any:
     """Held-out test split -> evaluation.json (the `EvaluationReport` property file)."""
     return ProcessingStep(
         name=EVALUATE_STEP,
-        step_args=w.processor("evaluate.py").run(
+        step_args=w.processor("evaluate.py", env=w.run_environment()).run(
             inputs=[
                 w.code_input("evaluate.py"),
                 w.s3_input("model", w.model_data(), f"{PROCESSING_ROOT}/input/model"),

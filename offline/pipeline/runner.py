@@ -128,7 +128,14 @@ def run_locked(
     try:
         scope = Scope(
             declared_parameters(document, parameters or {}),
-            {"PipelineExecutionId": EXECUTION_ID, "PipelineName": "local"},
+            {
+                "PipelineExecutionId": EXECUTION_ID,
+                "PipelineName": "local",
+                "PipelineExecutionArn": (
+                    f"arn:aws:sagemaker:{outputs.region}:{outputs.account_id}:"
+                    f"pipeline/local/execution/{EXECUTION_ID}"
+                ),
+            },
         )
     except ExpressionError as error:
         raise LocalRunError(str(error), exit_code=2) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 
 from infra.context import REPO_ROOT
 from infra.images import ImagesNotBuiltError, resolve_image
+from infra.stack_files import read_stack_config
 from offline.plan.capture import StackPlan
 from offline.plan.harness import plan_stack
 from offline.plan.mocks import digest_for
@@ -204,3 +206,54 @@ def test_a_fresh_process_with_another_hash_seed_captures_the_same_plan(
     # The session's plans were made in this process, with this interpreter's hash seed.
     for stack, plan in stack_plans.items():
         assert (tmp_path / f"{stack}.json").read_text() == plan.to_json(), stack
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_each_environment_tracks_its_runs_in_its_own_mlflow(
+    stack_plans: dict[str, StackPlan], stack: str
+) -> None:
+    plan = stack_plans[stack]
+    account = ENVIRONMENTS[stack]
+    arn = (
+        f"arn:aws:sagemaker:eu-west-1:{account}:mlflow-tracking-server/promote-code-{stack}-mlflow"
+    )
+    (server,) = plan.of_type("aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer")
+    assert server.inputs["trackingServerName"] == f"promote-code-{stack}-mlflow"
+    assert server.inputs["artifactStoreUri"] == (
+        f"s3://promote-code-{stack}-artifacts-{account}/mlflow/"
+    )
+    assert plan.outputs["mlflow_tracking_arn"] == arn
+    # The pipeline names this server and the stack's experiment, so its runs land here.
+    (pipeline,) = plan.of_type("aws:sagemaker/pipeline:Pipeline")
+    definition = json.loads(pipeline.inputs["pipelineDefinition"])
+    assert definition["MlflowConfig"] == {
+        "MlflowResourceArn": arn,
+        "MlflowExperimentName": f"promote-code-{stack}",
+    }
+    for step in definition["Steps"]:
+        if step["Name"] in ("train-model", "evaluate-model"):
+            environment = step["Arguments"]["Environment"]
+            assert environment["MLFLOW_TRACKING_URI"] == arn
+            assert environment["PROMOTE_COMMIT"] == TEST_TAG
+    # The execution role may log runs on this server only, with named actions.
+    policy = plan.one("aws:iam/rolePolicy:RolePolicy", f"promote-code-{stack}-execution-policy")
+    by_sid = {s["Sid"]: s for s in statements(policy_document(policy))}
+    mlflow = by_sid["OwnMlflowTrackingServer"]
+    assert as_list(mlflow["Resource"]) == [arn]
+    assert all(a.startswith("sagemaker-mlflow:") and "*" not in a for a in mlflow["Action"])
+
+
+def test_tracking_off_means_no_server_and_an_untracked_definition() -> None:
+    config = read_stack_config("dev")
+    settings = dict(config["promote:settings"])
+    settings["tracking"] = {"enabled": False}
+    plan = plan_stack("dev", image_tag=TEST_TAG, config={**config, "promote:settings": settings})
+    assert not plan.of_type("aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer")
+    assert "mlflow_tracking_arn" not in plan.outputs
+    (pipeline,) = plan.of_type("aws:sagemaker/pipeline:Pipeline")
+    definition = json.loads(pipeline.inputs["pipelineDefinition"])
+    assert "MlflowConfig" not in definition
+    train = next(s for s in definition["Steps"] if s["Name"] == "train-model")
+    assert "MLFLOW_TRACKING_URI" not in train["Arguments"]["Environment"]
+    policy = plan.one("aws:iam/rolePolicy:RolePolicy", "promote-code-dev-execution-policy")
+    assert "OwnMlflowTrackingServer" not in {s["Sid"] for s in statements(policy_document(policy))}

@@ -387,6 +387,13 @@ def test_outputs_are_scoped_per_execution(
         ("conflicts", "first", "conflicts must be one of"),
         ("trainer", TrainerConfig(hash_bits=30), "trainer.hash_bits must be 10-24"),
         ("trainer", TrainerConfig(class_weight="auto"), "trainer.class_weight"),
+        ("mlflow_tracking_arn", "http://127.0.0.1:5000", "tracking server ARN"),
+        (
+            "mlflow_tracking_arn",
+            "arn:aws:sagemaker:eu-west-1:222222222222:mlflow-tracking-server/t",
+            "mlflow_experiment is required",
+        ),
+        ("commit", "main", "40-hex git commit"),
         ("training_instance_type", "m5.large", "ml.m5.large"),
     ],
 )
