@@ -268,9 +268,11 @@ def _iam_under_boundary(scope: AccountScope) -> list[Statement]:
             conditions={
                 "StringEquals": {
                     "iam:PassedToService": [
+                        "events.amazonaws.com",
                         "lambda.amazonaws.com",
                         "sagemaker.amazonaws.com",
                         "scheduler.amazonaws.com",
+                        "states.amazonaws.com",
                         "vpc-flow-logs.amazonaws.com",
                     ]
                 }
@@ -323,6 +325,7 @@ def environment_deploy_statements(scope: AccountScope) -> list[Statement]:
                 "lambda:*",
                 "scheduler:*",
                 "sqs:*",
+                "states:*",
             ],
             resources=[
                 scope.arn("lambda", f"function:{prefix}-*"),
@@ -330,6 +333,7 @@ def environment_deploy_statements(scope: AccountScope) -> list[Statement]:
                 scope.arn("scheduler", f"schedule/default/{prefix}-*"),
                 scope.arn("sqs", f"{prefix}-*"),
                 scope.arn("cloudwatch", f"alarm:{prefix}-*"),
+                scope.arn("states", f"stateMachine:{prefix}-*"),
             ],
         ),
         # Event source mappings are named by UUID; each call is allowed only for a mapping that
@@ -484,6 +488,12 @@ def workload_boundary_statements(scope: AccountScope) -> list[Statement]:
             resources=[scope.arn("iam", f"role/{prefix}-*", regional=False)],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         ),
+        # The drift alarm's rule starts the stack's retraining state machine, nothing else.
+        Statement(
+            sid="StartStackStateMachines",
+            actions=["states:StartExecution"],
+            resources=[scope.arn("states", f"stateMachine:{prefix}-*")],
+        ),
         Statement(
             sid="StackMlflow",
             actions=list(MLFLOW_LOGGING_ACTIONS),
@@ -494,7 +504,17 @@ def workload_boundary_statements(scope: AccountScope) -> list[Statement]:
 
 def preview_statements(scope: AccountScope) -> list[Statement]:
     """Read-only: what `pulumi preview` reads (data sources, state), never data objects."""
-    services = ("ecr", "iam", "kms", "sagemaker", "lambda", "events", "scheduler", "sqs")
+    services = (
+        "ecr",
+        "iam",
+        "kms",
+        "sagemaker",
+        "lambda",
+        "events",
+        "scheduler",
+        "sqs",
+        "states",
+    )
     read_actions = [
         f"{s}:{verb}*"
         for s in (*services, "ec2", "cloudwatch", "servicequotas")

@@ -472,6 +472,46 @@ class EndpointSettings(_Model):
         return self
 
 
+class MonitoringSettings(_Model):
+    enabled: bool = Field(
+        default=False,
+        description="Scheduled drift monitor of the endpoint's captured traffic "
+        "(a processing job of the ops training image, a CloudWatch alarm).",
+    )
+    schedule_expression: str = Field(
+        default="rate(1 day)", description="EventBridge Scheduler expression of the monitor job."
+    )
+    timezone: str = Field(default="UTC", description="Time zone of the schedule expression.")
+    drift_threshold: float = _bounded(
+        limits.DRIFT_THRESHOLD, "DriftScore (Jensen-Shannon distance) that raises the alarm."
+    )
+    min_records: int = _bounded(
+        limits.DRIFT_MIN_RECORDS, "Fewer captured requests: insufficient data, no score."
+    )
+    retrain_on_drift: bool = Field(
+        default=False,
+        description="Start the training pipeline when the drift alarm fires "
+        "(needs retraining.allowed; never while an execution runs).",
+    )
+    retrain_min_interval_days: int = _bounded(
+        limits.DRIFT_RETRAIN_MIN_INTERVAL_DAYS,
+        "At most one drift-triggered pipeline execution per this many days.",
+    )
+
+    @model_validator(mode="after")
+    def _schedule(self) -> MonitoringSettings:
+        problem = schedule_problem(self.schedule_expression)
+        if problem is not None:
+            raise ValueError(f"schedule_expression {problem}")
+        if not _is_timezone(self.timezone):
+            raise ValueError(
+                f"timezone must be an IANA time zone such as UTC, got {_shown(self.timezone)}"
+            )
+        if self.retrain_on_drift and not self.enabled:
+            raise ValueError("retrain_on_drift needs enabled: true (the monitor raises the alarm)")
+        return self
+
+
 class TrackingSettings(_Model):
     enabled: bool = Field(
         default=True,
@@ -515,6 +555,19 @@ class EnvironmentSettings(_CommonSettings):
     tracking: TrackingSettings = Field(
         default_factory=TrackingSettings, description="Experiment tracking (MLflow)."
     )
+    monitoring: MonitoringSettings = Field(
+        default_factory=MonitoringSettings, description="Drift monitoring of captured traffic."
+    )
+
+    @model_validator(mode="after")
+    def _drift_retraining_is_retraining(self) -> EnvironmentSettings:
+        if self.monitoring.retrain_on_drift and not self.retraining.allowed:
+            raise ValueError(
+                "monitoring.retrain_on_drift retrains this stack, which retraining.allowed: "
+                "false forbids; set retrain_on_drift: false, or allowed: true if this "
+                "environment really retrains on its own data"
+            )
+        return self
 
     @model_validator(mode="after")
     def _studio_needs_network(self) -> EnvironmentSettings:

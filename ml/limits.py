@@ -134,3 +134,11 @@ TERMINATION_WAIT_SECONDS: Final = Bounds[int](default=120, minimum=0, maximum=36
 MAXIMUM_EXECUTION_TIMEOUT_SECONDS: Final = Bounds[int](default=3600, minimum=600, maximum=28800)
 INSTANCE_COUNT: Final = Bounds[int](default=1, minimum=1, maximum=20)
 DATA_CAPTURE_SAMPLING_PERCENT: Final = Bounds[int](default=100, minimum=1, maximum=100)
+
+
+# Drift monitoring of captured traffic (ml/monitoring; the stack's `monitoring` settings).
+DRIFT_THRESHOLD: Final = Bounds[float](default=0.35, exclusive_minimum=0, maximum=1)
+"""DriftScore (a Jensen-Shannon distance, 0-1) above which the drift alarm fires."""
+DRIFT_MIN_RECORDS: Final = Bounds[int](default=200, minimum=1)
+"""Fewer captured requests in a window than this: "insufficient data", no score."""
+DRIFT_RETRAIN_MIN_INTERVAL_DAYS: Final = Bounds[int](default=7, minimum=1, maximum=90)

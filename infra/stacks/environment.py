@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components.access_logs import AccessLogBucket, AccessLogBucketArgs
+from infra.components.drift_monitor import DriftMonitor, DriftMonitorArgs
 from infra.components.execution_role import ExecutionRoleArgs, SageMakerExecutionRole
 from infra.components.experiment_tracking import (
     ExperimentTracking,
@@ -92,6 +93,12 @@ def data_key_arn(ctx: StackContext) -> str:
         ) from None
 
 
+def ops_training_repository(settings: EnvironmentSettings, ctx: StackContext) -> str:
+    """The ARN of the ops repository of the training image (what the jobs pull)."""
+    repository = ctx.repository_name("training")
+    return f"arn:aws:ecr:{settings.region}:{settings.accounts.ops}:repository/{repository}"
+
+
 def build_foundation(settings: EnvironmentSettings, ctx: StackContext, names: Names) -> Foundation:
     account = settings.accounts.for_stack(ctx.stack)
     tags = ctx.tags
@@ -141,7 +148,6 @@ def build_foundation(settings: EnvironmentSettings, ctx: StackContext, names: Na
                 permissions_boundary=names.boundary,
             ),
         )
-    ops_training = ctx.repository_name("training")
     execution = SageMakerExecutionRole(
         f"{ctx.prefix}-execution",
         ExecutionRoleArgs(
@@ -150,9 +156,7 @@ def build_foundation(settings: EnvironmentSettings, ctx: StackContext, names: Na
             region=settings.region,
             bucket_arns=[data.bucket.arn, artifacts.bucket.arn],
             kms_key_arn=key,
-            ops_repository_arns=[
-                f"arn:aws:ecr:{settings.region}:{settings.accounts.ops}:repository/{ops_training}"
-            ],
+            ops_repository_arns=[ops_training_repository(settings, ctx)],
             model_package_group_name=names.model_package_group,
             pipeline_name=names.pipeline,
             tags=tags,
@@ -307,6 +311,37 @@ def build_environment(
             ),
         )
 
+    monitor = None
+    if settings.monitoring.enabled:
+        monitoring = settings.monitoring
+        monitor = DriftMonitor(
+            # No "retrain" in the name: the retraining rule reads schedule names.
+            f"{ctx.prefix}-drift",
+            DriftMonitorArgs(
+                name_prefix=ctx.prefix,
+                account=account,
+                region=region,
+                endpoint_name=names.endpoint,
+                model_package_group_name=names.model_package_group,
+                pipeline_name=names.pipeline,
+                pipeline_arn=training.pipeline.arn,
+                artifacts_bucket=names.artifacts_bucket,
+                kms_key_arn=base.key_arn,
+                image_uri=images["training"],
+                ops_repository_arn=ops_training_repository(settings, ctx),
+                metric_namespace=f"{ctx.project}/{ctx.stack}/drift",
+                tags=ctx.tags,
+                instance_type=settings.pipeline.processing_instance_type,
+                schedule_expression=monitoring.schedule_expression,
+                timezone=monitoring.timezone,
+                drift_threshold=monitoring.drift_threshold,
+                min_records=monitoring.min_records,
+                retrain_on_drift=monitoring.retrain_on_drift,
+                retrain_min_interval_seconds=monitoring.retrain_min_interval_days * 86400,
+                permissions_boundary=names.boundary,
+            ),
+        )
+
     outputs: dict[str, pulumi.Input[object]] = {
         "region": region,
         "account": account,
@@ -327,6 +362,9 @@ def build_environment(
         outputs["mlflow_tracking_arn"] = base.tracking.arn
         outputs["mlflow_experiment"] = base.tracking.experiment_name
         outputs["mlflow_ui_url"] = base.tracking.ui_url
+    if monitor is not None:
+        outputs["drift_alarm_name"] = monitor.alarm.name
+        outputs["drift_report_s3_uri"] = monitor.report_s3_uri
     if ctx.verification is not None:
         outputs[VERIFICATION] = dict(ctx.verification)
     return outputs

@@ -16,7 +16,13 @@ images the ops stack built from a reviewed commit. What is checked, exactly:
 - `aws:batch/jobDefinition:JobDefinition`: `image` anywhere in `containerProperties`,
   `nodeProperties`, `ecsProperties` (JSON) and `eksProperties`;
 - `aws:apprunner/service:Service`: `imageIdentifier`;
-- `aws:codebuild/project:Project`: `environment.image`.
+- `aws:codebuild/project:Project`: `environment.image`;
+- `aws:scheduler/schedule:Schedule` with a universal target (`arn:aws:scheduler:::aws-sdk:
+  <service>:<action>`, e.g. the drift monitor's `sagemaker:createProcessingJob`): every
+  `ImageUri`, `TrainingImage`, `Image` and `RuleEvaluatorImage` and `ModelPackageName` in
+  the API request (`target.input`), which the schedule sends on every run. An input that
+  is not JSON fails; one unknown during preview is an unknown image. A templated target
+  (a resource ARN) only names a resource, whose own images are checked where it is declared.
 
 A training step or job that names an algorithm resource (`AlgorithmName`, no
 `TrainingImage`) or a `SourceAlgorithmSpecification` fails: the image lives in a
@@ -65,6 +71,7 @@ ECS_TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 BATCH_JOB_DEFINITION = "aws:batch/jobDefinition:JobDefinition"
 APPRUNNER_SERVICE = "aws:apprunner/service:Service"
 CODEBUILD_PROJECT = "aws:codebuild/project:Project"
+SCHEDULER_SCHEDULE = "aws:scheduler/schedule:Schedule"
 SAGEMAKER_PREFIX = "aws:sagemaker/"
 
 RefKind = Literal["image", "model-package", "algorithm"]
@@ -99,6 +106,9 @@ ALGORITHM_PROBLEM = (
     "names an algorithm resource instead of an image; the pack cannot see the algorithm's "
     "image, so it cannot be shown to be an ops image (set the image itself)"
 )
+
+_UNIVERSAL_TARGET = re.compile(r"arn:aws[a-z-]*:scheduler:::aws-sdk:[a-z0-9-]+:[A-Za-z0-9]+")
+"""An EventBridge Scheduler universal target: any API call, whose request is `target.input`."""
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _ECR_HOST = re.compile(
@@ -454,6 +464,30 @@ def _codebuild_images(props: Mapping[str, object]) -> Iterator[ImageRef]:
         yield ImageRef("environment.image", environment["image"])
 
 
+def _schedule_images(props: Mapping[str, object]) -> Iterator[ImageRef]:
+    target = props.get("target")
+    if is_unknown(target):
+        yield ImageRef("target", UNKNOWN)
+        return
+    arn = get_path(target, "arn")
+    # Universal target ARNs are constants; an ARN unknown at preview is a resource's
+    # (a templated target), which carries no image of its own.
+    if not isinstance(arn, str) or not _UNIVERSAL_TARGET.fullmatch(arn):
+        return
+    raw = get_path(target, "input")
+    if raw is None:
+        return
+    try:
+        request = json_document(raw)
+    except DocumentError as error:
+        yield ImageRef("target.input", None, f"is not a readable API request: {error}")
+        return
+    if request is UNKNOWN:
+        yield ImageRef("target.input", UNKNOWN)
+        return
+    yield from walk_references(request, "target.input", PIPELINE_REFERENCE_KEYS)
+
+
 IMAGE_SOURCES: Mapping[str, Callable[[Mapping[str, object]], Iterator[ImageRef]]] = {
     LAMBDA_FUNCTION: _lambda_images,
     SAGEMAKER_MODEL: _model_images,
@@ -462,6 +496,7 @@ IMAGE_SOURCES: Mapping[str, Callable[[Mapping[str, object]], Iterator[ImageRef]]
     BATCH_JOB_DEFINITION: _batch_images,
     APPRUNNER_SERVICE: _apprunner_images,
     CODEBUILD_PROJECT: _codebuild_images,
+    SCHEDULER_SCHEDULE: _schedule_images,
 }
 
 
@@ -507,7 +542,8 @@ POLICY = ResourceValidationPolicy(
     name=NAME,
     description=(
         "Every container image (Lambda, SageMaker models, pipeline steps and jobs, ECS, Batch, "
-        "App Runner, CodeBuild) is an image of the ops account's ECR in this region, from an "
+        "App Runner, CodeBuild, API calls of scheduled universal targets) is an image of the "
+        "ops account's ECR in this region, from an "
         "allowed repository, pinned by digest; model packages belong to the stack's account."
     ),
     validate=prod_images_from_ops_validator,

@@ -257,3 +257,44 @@ def test_tracking_off_means_no_server_and_an_untracked_definition() -> None:
     assert "MLFLOW_TRACKING_URI" not in train["Arguments"]["Environment"]
     policy = plan.one("aws:iam/rolePolicy:RolePolicy", "promote-code-dev-execution-policy")
     assert "OwnMlflowTrackingServer" not in {s["Sid"] for s in statements(policy_document(policy))}
+
+
+def test_drift_monitoring_where_settings_enable_it_and_retraining_on_drift_in_prod_only(
+    stack_plans: dict[str, StackPlan],
+) -> None:
+    def monitor_jobs(plan: StackPlan) -> list[dict[str, object]]:
+        return [
+            json.loads(s.inputs["target"]["input"])
+            for s in plan.of_type("aws:scheduler/schedule:Schedule")
+            if s.inputs["target"]["arn"].endswith(":createProcessingJob")
+        ]
+
+    def drift_alarms(plan: StackPlan) -> list[object]:
+        return [
+            a
+            for a in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+            if a.inputs.get("metricName") == "DriftScore"
+        ]
+
+    assert not monitor_jobs(stack_plans["dev"])
+    assert not drift_alarms(stack_plans["dev"])
+    for stack in ("staging", "prod"):
+        plan = stack_plans[stack]
+        (job,) = monitor_jobs(plan)
+        image = job["AppSpecification"]["ImageUri"]  # type: ignore[index]
+        assert image == plan.outputs["training_image_uri"]
+        assert PINNED.match(image)
+        (alarm,) = drift_alarms(plan)
+        assert alarm.inputs["namespace"] == f"promote-code/{stack}/drift"  # type: ignore[attr-defined]
+        assert alarm.inputs["threshold"] == 0.35  # type: ignore[attr-defined]
+        assert plan.outputs["drift_alarm_name"] == alarm.inputs["name"]  # type: ignore[attr-defined]
+    assert not stack_plans["staging"].of_type("aws:sfn/stateMachine:StateMachine")
+    (machine,) = stack_plans["prod"].of_type("aws:sfn/stateMachine:StateMachine")
+    (rule,) = [
+        r
+        for r in stack_plans["prod"].of_type("aws:cloudwatch/eventRule:EventRule")
+        if "drift" in r.name
+    ]
+    pattern = json.loads(rule.inputs["eventPattern"])
+    assert pattern["detail-type"] == ["CloudWatch Alarm State Change"]
+    assert machine.inputs["name"].startswith("promote-code-prod-")

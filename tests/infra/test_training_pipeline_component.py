@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ml.pipeline.code import STEP_SCRIPTS
-from offline.plan.capture import StackPlan
+from offline.plan.capture import CapturedResource, StackPlan
 from tests.plan_helpers import policy_document, statements
 
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -71,10 +71,18 @@ def test_step_code_is_uploaded_content_addressed_and_encrypted(
 def test_retraining_is_scheduled_only_where_settings_enable_it(
     stack_plans: dict[str, StackPlan],
 ) -> None:
-    assert not stack_plans["dev"].of_type("aws:scheduler/schedule:Schedule")
-    assert not stack_plans["staging"].of_type("aws:scheduler/schedule:Schedule")
+    def retraining(plan: StackPlan) -> list[CapturedResource]:
+        # The drift monitor's schedule (staging, prod) starts a processing job, not the pipeline.
+        return [
+            s
+            for s in plan.of_type("aws:scheduler/schedule:Schedule")
+            if s.inputs["target"]["arn"].endswith(":startPipelineExecution")
+        ]
+
+    assert not retraining(stack_plans["dev"])
+    assert not retraining(stack_plans["staging"])
     prod = stack_plans["prod"]
-    (schedule,) = prod.of_type("aws:scheduler/schedule:Schedule")
+    (schedule,) = retraining(prod)
     assert schedule.inputs["scheduleExpression"] == "cron(0 3 ? * SUN *)"
     target = schedule.inputs["target"]
     assert target["arn"] == "arn:aws:scheduler:::aws-sdk:sagemaker:startPipelineExecution"

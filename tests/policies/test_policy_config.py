@@ -40,6 +40,7 @@ def test_a_settings_change_is_detected_as_drift(tmp_path: Path) -> None:
         prod.read_text()
         .replace("      allowed: true", "      allowed: false")
         .replace("      enabled: true", "      enabled: false")
+        .replace("      retrain_on_drift: true", "      retrain_on_drift: false")
     )
     assert stale_files(tmp_path, root / "policies" / "config") == ["prod"]
 

@@ -1,6 +1,7 @@
 #!/bin/sh
 # SageMaker starts a training container with "train" and an endpoint container with "serve";
-# processing jobs set their own entrypoint (python3 /opt/ml/processing/input/code/<step>.py).
+# processing jobs set their own entrypoint (python3 /opt/ml/processing/input/code/<step>.py);
+# the drift monitoring schedule's job definition passes "monitor" (ml/monitoring/job.py).
 set -eu
 case "${1:-}" in
   train)
@@ -9,6 +10,9 @@ case "${1:-}" in
     ;;
   serve)
     exec python -m ml.serving.server
+    ;;
+  monitor)
+    exec python -m ml.monitoring.job
     ;;
   *)
     exec "$@"
