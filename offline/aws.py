@@ -122,9 +122,40 @@ def _read_port(server: subprocess.Popen[bytes], errors: Any) -> int:
     )
 
 
+def _keep_package_metadata_on_update() -> None:
+    """Make moto's UpdateModelPackage keep CustomerMetadataProperties it is not given.
+
+    SageMaker changes only what an UpdateModelPackage request names (the API reference:
+    CustomerMetadataProperties "to add or update"; CustomerMetadataPropertiesToRemove
+    removes); moto sets them to None when the request has none, which would erase a
+    package's lineage at approval (approve-model sends only the status).
+    """
+    import inspect  # noqa: PLC0415
+
+    from moto.sagemaker.models import SageMakerModelBackend  # noqa: PLC0415 - dev dependency
+
+    original = SageMakerModelBackend.update_model_package
+    signature = inspect.signature(original)
+
+    def keeping(self: Any, *args: Any, **kwargs: Any) -> Any:
+        call = signature.bind(self, *args, **kwargs)
+        if call.arguments.get("customer_metadata_properties") is None:
+            arn = call.arguments["model_package_arn"]
+            package = self.model_packages.get(self.model_package_name_mapping.get(arn, arn))
+            if package is not None:
+                call.arguments["customer_metadata_properties"] = (
+                    package.customer_metadata_properties
+                )
+        return original(*call.args, **call.kwargs)
+
+    SageMakerModelBackend.update_model_package = keeping  # type: ignore[method-assign]
+
+
 def serve() -> int:
     """The server process: listen, say the port on stdout, serve until stdin closes."""
     from moto.server import ThreadedMotoServer  # noqa: PLC0415 - dev dependency, imported on use
+
+    _keep_package_metadata_on_update()
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one INFO line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

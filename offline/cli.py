@@ -14,6 +14,7 @@ from typing import Any
 import pulumi
 
 from infra.settings import IDENTITY_STACK, STACKS, SettingsError, source_in_order
+from offline.lineage import configure as configure_lineage
 from offline.pipeline.cli import main as run_locally
 from offline.pipeline.cli import parameter_override
 from offline.pipeline.mermaid import mermaid
@@ -204,6 +205,14 @@ def parser() -> argparse.ArgumentParser:
         "(repeatable; e.g. MetricThreshold=0.3)",
     )
     run.set_defaults(run=_pipeline_run)
+
+    configure_lineage(
+        commands.add_parser(
+            "lineage",
+            help="the chain endpoint -> endpoint config -> model package -> MLflow run -> "
+            "commit, image digests, data hash (the real stack, or --local)",
+        )
+    )
     return root
 
 

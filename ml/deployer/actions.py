@@ -24,6 +24,7 @@ from ml.deployer.errors import (
 )
 from ml.deployer.registry import SageMakerClient, describe_or_none
 from ml.deployer.requests import Plan, deployment_config
+from ml.lineage import COMMIT_TAG, PACKAGE_ARN_TAG
 
 Action = Literal["created", "updated", "noop"]
 MANAGED_BY: Final = "promote-code-deployer"
@@ -54,6 +55,8 @@ class Candidate:
     version: int
     latest_version: int
     model_data_urls: tuple[str, ...]
+    commit: str | None = None
+    """The package's CustomerMetadataProperties commit (ml.lineage.package_commit)."""
 
 
 def create_endpoint(
@@ -138,14 +141,21 @@ def update_endpoint(
     )
 
 
-def _tags(package_arn: str) -> list[dict[str, str]]:
-    return [
+def _tags(package_arn: str, commit: str | None = None) -> list[dict[str, str]]:
+    tags = [
         {"Key": "managed-by", "Value": MANAGED_BY},
-        {"Key": "model-package-arn", "Value": package_arn},
+        {"Key": PACKAGE_ARN_TAG, "Value": package_arn},
     ]
+    # Only on what serves exactly this package (model, endpoint config): the endpoint's
+    # tags are set once at creation and would go stale with the next update.
+    if commit is not None:
+        tags.append({"Key": COMMIT_TAG, "Value": commit})
+    return tags
 
 
-def ensure_model(sm: SageMakerClient, plan: Plan, package_arn: str) -> None:
+def ensure_model(
+    sm: SageMakerClient, plan: Plan, package_arn: str, commit: str | None = None
+) -> None:
     def check(existing: dict[str, Any]) -> None:
         served = (existing.get("PrimaryContainer") or {}).get("ModelPackageName")
         if served != package_arn:
@@ -159,20 +169,26 @@ def ensure_model(sm: SageMakerClient, plan: Plan, package_arn: str) -> None:
         check(existing)
         return
     try:
-        sm.create_model(ModelName=plan.model_name, Tags=_tags(package_arn), **plan.model_request)
+        sm.create_model(
+            ModelName=plan.model_name, Tags=_tags(package_arn, commit), **plan.model_request
+        )
     except ClientError as error:
         if not is_name_race(error):
             raise
         check(_winner(sm.describe_model, "model", ModelName=plan.model_name))
 
 
-def ensure_endpoint_config(sm: SageMakerClient, plan: Plan, package_arn: str) -> None:
+def ensure_endpoint_config(
+    sm: SageMakerClient, plan: Plan, package_arn: str, commit: str | None = None
+) -> None:
     name = plan.endpoint_config_name
     if describe_or_none(sm.describe_endpoint_config, EndpointConfigName=name) is not None:
         return
     try:
         sm.create_endpoint_config(
-            EndpointConfigName=name, Tags=_tags(package_arn), **plan.endpoint_config_request
+            EndpointConfigName=name,
+            Tags=_tags(package_arn, commit),
+            **plan.endpoint_config_request,
         )
     except ClientError as error:
         if not is_name_race(error):

@@ -62,6 +62,7 @@ from ml.deployer.requests import (
     plan_for,
     traffic_routing,
 )
+from ml.lineage import package_commit
 
 # Re-exported: callers and tests import the deployer's public names from here.
 __all__ = [
@@ -139,8 +140,8 @@ def deploy_package(
     else:
         if s3 is not None:
             check_model_artifacts(s3, candidate.package_arn, list(candidate.model_data_urls))
-        ensure_model(sm, plan, candidate.package_arn)
-        ensure_endpoint_config(sm, plan, candidate.package_arn)
+        ensure_model(sm, plan, candidate.package_arn, candidate.commit)
+        ensure_endpoint_config(sm, plan, candidate.package_arn, candidate.commit)
         if endpoint is None:
             result = create_endpoint(sm, config, plan, candidate)
         else:
@@ -192,7 +193,9 @@ def _candidate(
         raise _NoDeploymentError(
             f"not the latest approved version: version {latest[0]} is", version
         )
-    return Candidate(arn, version, latest[0], tuple(model_data_urls(package)))
+    return Candidate(
+        arn, version, latest[0], tuple(model_data_urls(package)), package_commit(package)
+    )
 
 
 def _still_served_warning(

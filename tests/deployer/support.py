@@ -17,6 +17,16 @@ KMS_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-12345
 CAPTURE_URI = f"s3://promote-code-dev-artifacts-{ACCOUNT}/data-capture"
 ARTIFACTS_BUCKET = f"promote-code-dev-artifacts-{ACCOUNT}"
 IMAGE = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/promote-code/training@sha256:" + "a" * 64
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+LINEAGE = {
+    "commit": COMMIT,
+    "training_image": IMAGE,
+    "data_sha256": "5" * 64,
+    "mlflow_run_id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+    "metric": "macro_f1",
+    "metric_value": "0.8125",
+}
+"""CustomerMetadataProperties as the pipeline's register step records them."""
 
 
 def deployer_config(**changes: Any) -> DeployerConfig:
@@ -81,9 +91,17 @@ class Registry:
         return name
 
     def register(
-        self, group: str = GROUP, status: str = "PendingManualApproval", *, upload: bool = True
+        self,
+        group: str = GROUP,
+        status: str = "PendingManualApproval",
+        *,
+        upload: bool = True,
+        metadata: dict[str, str] | None = None,
     ) -> str:
-        """A new package version; its model artifact is uploaded unless `upload` is False."""
+        """A new package version; its model artifact is uploaded unless `upload` is False.
+
+        `metadata` becomes its CustomerMetadataProperties (the lineage the pipeline records).
+        """
         self.count = getattr(self, "count", 0) + 1
         key = f"pipelines/{group}/models/{self.count}/model.tar.gz"
         if upload and self.s3 is not None:
@@ -96,6 +114,7 @@ class Registry:
                 "SupportedContentTypes": ["text/csv"],
                 "SupportedResponseMIMETypes": ["text/csv"],
             },
+            **({"CustomerMetadataProperties": metadata} if metadata else {}),
         )
         return str(response["ModelPackageArn"])
 

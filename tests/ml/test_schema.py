@@ -1,13 +1,17 @@
 """Every generated definition validates against AWS's published definition schema.
 
 The schema lives in ../shared/reference (CI has it; a fresh clone may not).
-It predates three parts of the definition language the pipeline needs, so the
-test adds exactly those to an in-memory copy and nothing else:
+It predates five parts of the definition language and the APIs the pipeline
+needs, so the test adds exactly those to an in-memory copy and nothing else:
 
 - `PropertyFiles` on processing steps (how `evaluation.json` is declared);
 - `Std:JsonGet` values (how the condition reads it);
 - `Std:Join` values (defined in the schema as `JoinFunction` but never
-  referenced; used for hyperparameters and per-execution output paths).
+  referenced; used for hyperparameters and per-execution output paths);
+- `Environment` of training steps (CreateTrainingJob's `Environment`, a
+  TrainingEnvironmentMap in botocore: the tracking URI and the run's lineage);
+- the top-level `MlflowConfig` (`MlflowResourceArn`, `MlflowExperimentName`:
+  what sagemaker SDK v3 writes for a pipeline tracked in MLflow).
 
 Every other part of the definition is validated as published, strictly.
 """
@@ -93,6 +97,19 @@ def with_language_gaps_filled(schema: dict[str, Any]) -> dict[str, Any]:
             {"$ref": "#/definitions/JoinFunction"},
             {"$ref": "#/definitions/JsonGetFunction"},
         ]
+    definitions["TrainingStep"]["properties"]["Arguments"]["properties"]["Environment"] = {
+        "type": "object",
+        "additionalProperties": {"$ref": "#/definitions/StringArgumentValue"},
+    }
+    extended["properties"]["MlflowConfig"] = {
+        "type": "object",
+        "properties": {
+            "MlflowResourceArn": {"type": "string"},
+            "MlflowExperimentName": {"type": "string"},
+        },
+        "required": ["MlflowResourceArn"],
+        "additionalProperties": False,
+    }
     definitions["ProcessingStep"]["properties"]["PropertyFiles"] = {
         "type": "array",
         "items": {
@@ -115,8 +132,15 @@ def with_language_gaps_filled(schema: dict[str, Any]) -> dict[str, Any]:
         {},
         {"kms_key_arn": None},
         {"training_instance_type": "ml.g4dn.xlarge", "cache_expire_after": "PT12H"},
+        {
+            "mlflow_tracking_arn": (
+                "arn:aws:sagemaker:eu-west-1:222222222222:mlflow-tracking-server/promote-code-dev-mlflow"
+            ),
+            "mlflow_experiment": "promote-code-dev",
+            "commit": "0" * 40,
+        },
     ],
-    ids=["dev-like", "no-kms", "gpu"],
+    ids=["dev-like", "no-kms", "gpu", "tracked"],
 )
 def test_definition_validates(published: dict[str, Any], overrides: dict[str, Any]) -> None:
     schema = with_language_gaps_filled(published)
@@ -128,12 +152,19 @@ def test_definition_validates(published: dict[str, Any], overrides: dict[str, An
     )
 
 
-def without_known_gaps(value: Any) -> Any:
-    """The definition with Join/JsonGet values replaced by a Get and PropertyFiles removed."""
+def without_known_gaps(value: Any, *, training: bool = False) -> Any:
+    """The definition without the overlay's constructs: Join/JsonGet values replaced by a Get,
+    PropertyFiles, MlflowConfig and training steps' Environment removed."""
     if isinstance(value, dict):
         if "Std:Join" in value or "Std:JsonGet" in value:
             return {"Get": "Parameters.Placeholder"}
-        return {k: without_known_gaps(v) for k, v in value.items() if k != "PropertyFiles"}
+        dropped = {"PropertyFiles", "MlflowConfig"} | ({"Environment"} if training else set())
+        inner = value.get("Type") == "Training"
+        return {
+            k: without_known_gaps(v, training=inner or (training and k == "Arguments"))
+            for k, v in value.items()
+            if k not in dropped
+        }
     if isinstance(value, list):
         return [without_known_gaps(item) for item in value]
     return value
@@ -145,7 +176,7 @@ def test_overlay_covers_only_the_known_gaps(published: dict[str, Any]) -> None:
     assert list(validator.iter_errors(definition)), (
         "the published schema now accepts the definition as is: drop the overlay"
     )
-    # Take out exactly the three constructs the overlay adds: the rest must pass as published.
+    # Take out exactly the constructs the overlay adds: the rest must pass as published.
     errors = list(validator.iter_errors(without_known_gaps(definition)))
     assert not errors, [e.message[:200] for e in errors]
 
