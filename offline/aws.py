@@ -148,7 +148,7 @@ def _keep_package_metadata_on_update() -> None:
                 )
         return original(*call.args, **call.kwargs)
 
-    SageMakerModelBackend.update_model_package = keeping  # type: ignore[method-assign]
+    SageMakerModelBackend.update_model_package = keeping
 
 
 def serve() -> int:
