@@ -199,16 +199,30 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
+def _raw_ms(model: inference.LoadedModel, body: str) -> float:
+    """In-process input_fn + predict_fn + output_fn of one request body, in ms."""
+    started = time.perf_counter()
+    inference.output_fn(inference.predict_fn(inference.input_fn(body, inference.JSON), model))
+    return (time.perf_counter() - started) * 1000
+
+
+def _served_ms(port: int, body: str) -> float:
+    """One POST /invocations on a new connection (as a fresh client makes it), in ms."""
+    started = time.perf_counter()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request("POST", "/invocations", body, {"Content-Type": inference.JSON})
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    elapsed = (time.perf_counter() - started) * 1000
+    assert response.status == 200, response.status
+    return elapsed
+
+
 def bench_serving(root: Path, requests: int = 200) -> None:
     test = pd.read_csv(root / "data" / "test" / "test.csv", keep_default_na=False)
     notes = (test["text"].tolist() * (requests // len(test) + 1))[:requests]
     model = inference.model_fn(root / "ours")
-    raw: list[float] = []
-    for note in notes:
-        started = time.perf_counter()
-        body = json.dumps({"instances": [note]})
-        inference.output_fn(inference.predict_fn(inference.input_fn(body, inference.JSON), model))
-        raw.append((time.perf_counter() - started) * 1000)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -231,17 +245,15 @@ def bench_serving(root: Path, requests: int = 200) -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise
                 time.sleep(0.2)
+        raw: list[float] = []
         served: list[float] = []
+        # Interleaved, one note in-process then the same note over HTTP, so that both
+        # see the same load on a shared machine (run one after the other, a change in
+        # load between the two runs skews their ratio either way).
         for note in notes:
             body = json.dumps({"instances": [note]})
-            started = time.perf_counter()
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            connection.request("POST", "/invocations", body, {"Content-Type": inference.JSON})
-            response = connection.getresponse()
-            response.read()
-            connection.close()
-            served.append((time.perf_counter() - started) * 1000)
-            assert response.status == 200
+            raw.append(_raw_ms(model, body))
+            served.append(_served_ms(port, body))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

@@ -94,9 +94,9 @@ BASELINE_MARGIN: Final = Bounds[float](default=0.1, minimum=0, maximum=1)
 TrainerName = Literal["tfidf-linear"]
 TRAINER_NAMES: Final[tuple[str, ...]] = get_args(TrainerName)
 DEFAULT_TRAINER: Final[TrainerName] = "tfidf-linear"
-REGULARIZATION_C: Final = Bounds[float](default=0.3, exclusive_minimum=0)
-HASH_BITS: Final = Bounds[int](default=19, minimum=10, maximum=24)
-MAX_FEATURES: Final = Bounds[int](default=50_000, minimum=1)
+REGULARIZATION_C: Final = Bounds[float](default=0.4, exclusive_minimum=0)
+HASH_BITS: Final = Bounds[int](default=20, minimum=10, maximum=24)
+MAX_FEATURES: Final = Bounds[int](default=100_000, minimum=1)
 NGRAM_MAX: Final = Bounds[int](default=2, minimum=1, maximum=3)
 ClassWeight = Literal["balanced", "none"]
 CLASS_WEIGHTS: Final[tuple[str, ...]] = get_args(ClassWeight)

@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from ml.serving.inference import (
@@ -30,6 +31,7 @@ from ml.serving.inference import (
 MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's real-time payload limit
 DEFAULT_TIMEOUT_SECONDS = 60
 BACKLOG = 2048
+SHM = "/dev/shm"  # noqa: S108 - a memory filesystem, not a shared temporary path
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -121,6 +123,9 @@ def gunicorn_options(environ: Mapping[str, str]) -> dict[str, Any]:
         "errorlog": "-",
         "loglevel": "warning",
         "limit_request_line": 8190,
+        # The workers' heartbeat file: on a disk-backed /tmp its fchmod can stall a
+        # worker (gunicorn's docs); the container's /dev/shm is memory.
+        "worker_tmp_dir": SHM if Path(SHM).is_dir() else None,
     }
 
 

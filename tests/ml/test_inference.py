@@ -15,8 +15,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from ml.data.synthetic import generate
 from ml.serving import inference
@@ -233,6 +235,21 @@ def test_workers_follow_the_cores_unless_configured() -> None:
     assert options["bind"] == "0.0.0.0:8080"
     assert options["backlog"] >= 2048
     assert options["preload_app"] is True
+
+
+def test_worker_heartbeats_stay_off_disk() -> None:
+    # gunicorn's heartbeat fchmod on a disk-backed /tmp can stall a worker mid-request.
+    assert gunicorn_options({})["worker_tmp_dir"] == "/dev/shm"
+
+
+def test_default_model_scores_are_a_softmax_of_its_margins(model_dir: Path) -> None:
+    model = inference.model_fn(model_dir)
+    (prediction,) = inference.predict_fn([EYE], model)
+    margins = model.estimator.decision_function([EYE])[0]
+    shares = np.exp(margins - margins.max())
+    assert prediction["score"] == pytest.approx(shares.max() / shares.sum(), abs=1e-6)
+    # Folded into a sparse linear model: no dense classes x 2**hash_bits weights to load.
+    assert sp.issparse(model.estimator.named_steps["classifier"].coef_)
 
 
 def raw_post(port: int, headers: list[str], body: bytes) -> tuple[int, str]:

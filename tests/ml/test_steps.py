@@ -13,7 +13,12 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from moto import mock_aws
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+from sklearn.feature_selection import SelectKBest, chi2
+from sklearn.pipeline import Pipeline
+from sklearn.svm import LinearSVC
 
 from ml.data.synthetic import generate
 from ml.steps import approve, evaluate, preprocess, train
@@ -153,12 +158,9 @@ def test_hyperparameters_parse_sagemaker_strings(capsys: pytest.CaptureFixture[s
         1,
         "tfidf-linear",
     )
-    # What the current definition passes: accepted, ignored, said so.
-    legacy = train.Hyperparameters.from_mapping(
-        {"epochs": "3", "batch-size": "16", "learning-rate": "0.5"}
-    )
-    assert legacy == train.Hyperparameters()
-    assert "ignored" in capsys.readouterr().err
+    # What an old definition passed: refused, with what to set instead.
+    with pytest.raises(train.TrainingError, match="mean nothing to the tfidf-linear trainer"):
+        train.Hyperparameters.from_mapping({"epochs": "3", "batch-size": "16"})
     with pytest.raises(train.TrainingError, match="unknown trainer"):
         train.Hyperparameters.from_mapping({"trainer": "bert"})
     with pytest.raises(train.TrainingError, match="unknown hyperparameter"):
@@ -181,22 +183,71 @@ def test_train_writes_a_model_that_learns(trained: Path) -> None:
 
 
 def test_train_honours_its_hyperparameters(preprocessed: Path, tmp_path: Path) -> None:
-    hp = train.Hyperparameters(c=0.01, max_features=300, ngram_max=1)
+    hp = train.Hyperparameters(c=0.01, max_features=300, ngram_max=1, hash_bits=16)
     train.train(preprocessed / "train", None, tmp_path / "m", hp)
     model = joblib.load(tmp_path / "m" / "model.joblib")
+    assert list(model.named_steps) == ["hashing", "tfidf", "classifier"]
     assert model.named_steps["classifier"].C == 0.01
-    assert model.named_steps["select"].get_support().sum() == 300
     assert model.named_steps["hashing"].ngram_range == (1, 1)
-    # Sparse end to end: the model's features are a sparse matrix, its weights float32.
+    # The chi2 selection is folded in: 300 columns of 2**16 carry an idf and weights.
+    idf = model.named_steps["tfidf"].idf_
+    assert idf.shape == (2**16,)
+    assert np.count_nonzero(idf) == 300
+    weights = model.named_steps["classifier"].coef_
+    assert sp.issparse(weights)
+    assert weights.dtype == np.float32
+    assert set(np.unique(weights.tocoo().col)) <= set(np.flatnonzero(idf))
+    # Sparse end to end: the model's features are a sparse matrix.
     features = model[:-1].transform(["a note about the knee"])
     assert features.format == "csr"
-    assert model.named_steps["classifier"].coef_.dtype == np.float32
+
+
+def test_best_columns_are_scikit_learns_chi2_choice(preprocessed: Path) -> None:
+    frame = train.read_split(preprocessed / "train", "train")
+    counts = HashingVectorizer(n_features=2**14, alternate_sign=False, norm=None).transform(
+        frame["text"]
+    )
+    labels = frame["label_id"].to_numpy()
+    chosen = train.best_columns(counts, labels, 400)
+    expected = SelectKBest(chi2, k=400).fit(counts, labels).get_support(indices=True)
+    assert chosen.tolist() == expected.tolist()
+    # Asked for more columns than occur: only the ones that occur.
+    occurring = np.unique(counts.indices)
+    assert train.best_columns(counts, labels, 2**14).tolist() == occurring.tolist()
+
+
+def test_folded_model_scores_as_hashing_select_tfidf_svm(preprocessed: Path) -> None:
+    frame = train.read_split(preprocessed / "train", "train")
+    texts, labels = frame["text"].tolist(), frame["label_id"].to_numpy()
+    hp = train.Hyperparameters(hash_bits=16, max_features=500)
+    model = train.train_tfidf_linear(texts, labels, 8, hp)
+    unfolded = Pipeline(
+        [
+            (
+                "hashing",
+                HashingVectorizer(
+                    ngram_range=(1, 2),
+                    n_features=2**16,
+                    alternate_sign=False,
+                    norm=None,
+                    dtype=np.float32,
+                ),
+            ),
+            ("select", SelectKBest(chi2, k=500)),
+            ("tfidf", TfidfTransformer(sublinear_tf=True)),
+            ("svm", LinearSVC(C=hp.c, class_weight="balanced", random_state=hp.seed)),
+        ]
+    ).fit(texts, labels)
+    probe = [*texts[:20], "Slit lamp shows a cataract.", "no known words here"]
+    np.testing.assert_allclose(
+        model.decision_function(probe), unfolded.decision_function(probe), atol=1e-5
+    )
 
 
 def test_train_main_uses_the_container_contract(preprocessed: Path, tmp_path: Path) -> None:
     config = tmp_path / "config"
     config.mkdir()
-    (config / "hyperparameters.json").write_text(json.dumps({"c": "0.7", "epochs": "2"}))
+    (config / "hyperparameters.json").write_text(json.dumps({"c": "0.7", "seed": "2"}))
     env = {
         "SM_CHANNEL_TRAIN": str(preprocessed / "train"),
         "SM_CHANNEL_VALIDATION": str(preprocessed / "validation"),
@@ -325,7 +376,7 @@ def test_training_log_feeds_the_definitions_metric_regexes(
         "SM_CHANNEL_TRAIN": str(preprocessed / "train"),
         "SM_CHANNEL_VALIDATION": str(preprocessed / "validation"),
         "SM_MODEL_DIR": str(tmp_path / "model"),
-        "SM_HPS": json.dumps({"epochs": "2"}),
+        "SM_HPS": json.dumps({"seed": "2"}),
     }
     assert train.main([], env) == 0
     log = capsys.readouterr().out
