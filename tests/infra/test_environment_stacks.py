@@ -18,6 +18,7 @@ from infra.stack_files import read_stack_config
 from offline.plan.capture import StackPlan
 from offline.plan.harness import plan_stack
 from offline.plan.mocks import digest_for
+from tests.ml.guarded import HASH_PROBE
 from tests.plan_helpers import TEST_TAG, as_list, policy_document, statements
 
 ENVIRONMENTS = {"dev": "222222222222", "staging": "333333333333", "prod": "444444444444"}
@@ -197,12 +198,31 @@ def test_a_failed_image_lookup_that_is_not_not_found_is_not_blamed_on_ops(
 def test_a_fresh_process_with_another_hash_seed_captures_the_same_plan(
     stack_plans: dict[str, StackPlan], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Byte-identical across processes: what `pulumi up` of an unchanged commit relies on."""
+    """Byte-identical across processes: what `pulumi up` of an unchanged commit relies on.
+
+    The child is hostile and guarded (tests.ml.guarded): another hash seed, no credentials,
+    a stale profile, another default region, and every socket, DNS lookup and botocore
+    request refused from interpreter start. So the sagemaker SDK's import-time side effects
+    and the pipeline definitions (inside each environment plan) are proven offline and
+    byte-identical across processes in one run.
+    """
     monkeypatch.chdir(REPO_ROOT)
-    environment = {**os.environ, "PYTHONHASHSEED": "4242"}
-    command = [sys.executable, "-m", "offline.cli", "plan", "--json", "--no-policies"]
-    command += ["--image-tag", TEST_TAG, "--out", str(tmp_path)]
-    subprocess.run(command, check=True, capture_output=True, env=environment, cwd=REPO_ROOT)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environment |= {
+        "AWS_PROFILE": "no-such-profile",
+        "AWS_DEFAULT_REGION": "us-west-2",
+        "PYTHONHASHSEED": "random",
+    }
+    report = tmp_path / "guard.json"
+    command = [sys.executable, "-m", "tests.ml.guarded", str(report), "offline.cli", "plan"]
+    command += ["--json", "--no-policies", "--image-tag", TEST_TAG, "--out", str(tmp_path)]
+    completed = subprocess.run(
+        command, capture_output=True, text=True, env=environment, cwd=REPO_ROOT, check=False
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    guard = json.loads(report.read_text())
+    assert guard["attempts"] == [], "network attempts while importing/planning"
+    assert guard["hash"] != hash(HASH_PROBE), "the child had this process's hash seed"
     # The session's plans were made in this process, with this interpreter's hash seed.
     for stack, plan in stack_plans.items():
         assert (tmp_path / f"{stack}.json").read_text() == plan.to_json(), stack
@@ -298,3 +318,16 @@ def test_drift_monitoring_where_settings_enable_it_and_retraining_on_drift_in_pr
     pattern = json.loads(rule.inputs["eventPattern"])
     assert pattern["detail-type"] == ["CloudWatch Alarm State Change"]
     assert machine.inputs["name"].startswith("promote-code-prod-")
+
+
+def test_the_guard_records_what_tries_to_leave_the_process(tmp_path: Path) -> None:
+    # What makes the guarded re-plan above mean something: a connect is refused and recorded.
+    (tmp_path / "leaky.py").write_text(
+        "import socket\ntry:\n    socket.create_connection(('192.0.2.1', 443), timeout=1)\n"
+        "except OSError:\n    pass\n"
+    )
+    report = tmp_path / "guard.json"
+    environment = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO_ROOT}"}
+    command = [sys.executable, "-m", "tests.ml.guarded", str(report), "leaky"]
+    subprocess.run(command, check=True, env=environment, cwd=REPO_ROOT, timeout=60)
+    assert json.loads(report.read_text())["attempts"]

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
-import textwrap
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +23,6 @@ from ml.pipeline.sdk_isolation import isolated_sdk
 from offline.pipeline.graph import all_steps, step_dependencies, topological_order
 from offline.pipeline.mermaid import mermaid
 from tests.ml.conftest import TRAINING_IMAGE, NetworkAttempts, make_config
-from tests.ml.guarded import HASH_PROBE
 
 with isolated_sdk("eu-west-1"):  # the builders import the SDK at their top
     from ml.pipeline import steps
@@ -81,53 +76,6 @@ def test_a_declared_step_without_a_builder_fails_the_build(
     monkeypatch.setattr(steps, "_BUILDERS", builders)
     with pytest.raises(RuntimeError, match=r"contract.py declares .*add or remove a @_builds"):
         definition_json(config)
-
-
-FRESH_BUILD = textwrap.dedent(
-    """
-    import hashlib, json, os, sys
-    sys.path.insert(0, os.getcwd())
-    from tests.ml.guarded import HASH_PROBE, install
-    attempts = install()
-    from ml.pipeline.contract import PipelineConfig, TrainerConfig
-    from ml.pipeline.definition import definition_json
-    fields = json.load(sys.stdin)
-    fields["inference_instance_types"] = tuple(fields["inference_instance_types"])
-    fields["trainer"] = TrainerConfig(**fields["trainer"])
-    text = definition_json(PipelineConfig(**fields))
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    print(json.dumps({"sha256": digest, "attempts": attempts, "hash": hash(HASH_PROBE)}))
-    """
-)
-
-
-def test_fresh_process_builds_offline_and_byte_identical(
-    config: PipelineConfig, definition_text: str
-) -> None:
-    # Import-time side effects only show in a process that has not imported the SDK yet; the
-    # config travels as JSON, so the child imports nothing but the pipeline package.
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    # A hostile environment: no credentials, a stale profile, another default region, and
-    # another hash seed than this process (set order must not reach the bytes).
-    environment |= {
-        "AWS_PROFILE": "no-such-profile",
-        "AWS_DEFAULT_REGION": "us-west-2",
-        "PYTHONHASHSEED": "random",
-    }
-    completed = subprocess.run(
-        [sys.executable, "-c", FRESH_BUILD],
-        input=json.dumps(asdict(config)),
-        cwd=REPO,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
-    assert result["attempts"] == [], "network attempts while importing/building"
-    assert result["hash"] != hash(HASH_PROBE), "the child had this process's hash seed"
-    assert result["sha256"] == hashlib.sha256(definition_text.encode()).hexdigest()
 
 
 def test_definition_is_the_sdk_output_minus_the_documented_defaults(
