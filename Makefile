@@ -15,10 +15,12 @@ plan: setup
 	$(UV) run promote plan --json --policies
 
 # Plan every stack; prove a commit in staging locally (train, deploy, ml.verify); plan prod
-# with that real record instead of the simulated one; then run dev's pipeline.
+# with that real record instead of the simulated one; run prod's drift loop (monitor, alarm,
+# retraining trigger) on local AWS; then run dev's pipeline.
 demo: plan
 	$(UV) run promote pipeline run --local --stack staging --verify
 	$(UV) run promote plan --stack prod --json --policies
+	$(UV) run promote monitor --local --stack prod
 	$(UV) run promote pipeline run --local --stack dev
 
 lint: setup

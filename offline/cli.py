@@ -15,6 +15,7 @@ import pulumi
 
 from infra.settings import IDENTITY_STACK, STACKS, SettingsError, source_in_order
 from offline.lineage import configure as configure_lineage
+from offline.monitoring import main as run_monitor
 from offline.pipeline.cli import main as run_locally
 from offline.pipeline.cli import parameter_override
 from offline.pipeline.mermaid import mermaid
@@ -206,6 +207,16 @@ def parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(run=_pipeline_run)
 
+    monitor = commands.add_parser(
+        "monitor",
+        help="the drift loop on local AWS: traffic through the real serving code into "
+        "capture files, the monitor job, the planned alarm and retraining state machine "
+        "(options: python -m offline.monitoring --help)",
+        add_help=False,
+    )
+    monitor.add_argument("arguments", nargs="*")
+    monitor.set_defaults(run=lambda args: run_monitor(args.arguments))
+
     configure_lineage(
         commands.add_parser(
             "lineage",
@@ -248,7 +259,11 @@ def _interrupted(signum: int, _frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["monitor"]:
+        # Its options are its module's own (python -m offline.monitoring): passed through whole.
+        arguments = ["monitor", "--", *arguments[1:]]
+    args = parser().parse_args(arguments)
     handlers = {
         signum: signal.signal(signum, _interrupted) for signum in (signal.SIGINT, signal.SIGTERM)
     }

@@ -55,6 +55,7 @@ from infra.components.secure_bucket import DATA_CAPTURE_PREFIX, PIPELINE_OUTPUT_
 from infra.components.service_role import service_role
 from infra.iam import ECR_PULL_ACTIONS, Statement, in_account
 from infra.settings import schedule_problem
+from ml import limits
 from ml.deployer import naming
 
 CREATE_PROCESSING_JOB_TARGET = "arn:aws:scheduler:::aws-sdk:sagemaker:createProcessingJob"
@@ -137,9 +138,9 @@ class DriftMonitorArgs:
     max_runtime_seconds: int = 3600
     schedule_expression: str = "rate(1 day)"
     timezone: str = "UTC"
-    drift_threshold: float = 0.35
+    drift_threshold: float = limits.DRIFT_THRESHOLD.default
     """DriftScore above this is ALARM (the job gets it too, for the report's verdict)."""
-    min_records: int = 200
+    min_records: int = limits.DRIFT_MIN_RECORDS.default
     """Fewer captured requests in a window than this: "insufficient data", no score."""
     max_lookback_seconds: int = 7 * 86400
     alarm_period_seconds: int = 86400
@@ -178,10 +179,12 @@ class DriftMonitorArgs:
         )
         problem = schedule_problem(self.schedule_expression)
         _require(problem is None, f"schedule_expression {problem}")
-        _require(
-            self.drift_threshold > 0, f"drift_threshold must be > 0, got {self.drift_threshold}"
-        )
-        _require(self.min_records >= 1, f"min_records must be >= 1, got {self.min_records}")
+        # The job refuses what ml/limits.py refuses: a bad value fails here, not in every run.
+        for problem in (
+            limits.DRIFT_THRESHOLD.problem("drift_threshold", self.drift_threshold),
+            limits.DRIFT_MIN_RECORDS.problem("min_records", self.min_records),
+        ):
+            _require(problem is None, str(problem))
         # CloudWatch alarm periods are multiples of 60 s up to one day for a standard alarm.
         _require(
             self.alarm_period_seconds % 60 == 0 and 60 <= self.alarm_period_seconds <= 86400,
@@ -312,8 +315,11 @@ def trigger_definition(args: DriftMonitorArgs) -> dict[str, Any]:
         f"{{% $count({summaries}[$substring(PipelineExecutionDisplayName, 0, {len(prefix)}) = "
         f"'{prefix}' and $toMillis(StartTime) > $millis() - {window_ms}]) %}}"
     )
+    # The alarm event is the execution's input; a state's $states.input is the previous
+    # state's output (ListExecutions' result here), so the event is read from the context.
+    event = "$states.context.Execution.Input"
     # The alarm event's ID: a redelivered event reuses the token, so it starts nothing new.
-    event_id = "($exists($states.input.id) ? $states.input.id : $uuid())"
+    event_id = f"($exists({event}.id) ? {event}.id : $uuid())"
     return {
         "Comment": f"Retrain {args.pipeline_name} on drift of {args.endpoint_name}",
         "QueryLanguage": "JSONata",
@@ -362,8 +368,8 @@ def trigger_definition(args: DriftMonitorArgs) -> dict[str, Any]:
                     "PipelineName": args.pipeline_name,
                     "PipelineExecutionDisplayName": f"{{% '{prefix}' & {event_id} %}}",
                     "PipelineExecutionDescription": (
-                        "{% 'Drift retraining: alarm ' & $states.input.detail.alarmName"
-                        " & ' at ' & $states.input.time %}"
+                        f"{{% 'Drift retraining: alarm ' & {event}.detail.alarmName"
+                        f" & ' at ' & {event}.time %}}"
                     ),
                     "ClientRequestToken": f"{{% {event_id} %}}",
                 },
@@ -442,7 +448,7 @@ def job_statements(args: DriftMonitorArgs) -> list[Statement]:
         ),
         Statement(
             sid="ServedPackageBaseline",
-            actions=["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
+            actions=["sagemaker:DescribeModelPackage"],
             resources=[
                 f"{sagemaker}:model-package-group/{group.lower()}",
                 f"{sagemaker}:model-package/{group.lower()}/*",

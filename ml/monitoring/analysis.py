@@ -65,8 +65,5 @@ def analyse(
     accumulator, stats = DriftAccumulator(baseline), CaptureStats()
     for part, part_stats in parts:
         accumulator.merge(part)
-        stats.files += part_stats.files
-        stats.records += part_stats.records
-        stats.requests += part_stats.requests
-        stats.skipped.update(part_stats.skipped)
+        stats.merge(part_stats)
     return accumulator, stats

@@ -87,6 +87,13 @@ class CaptureStats:
     skipped: Counter[str] = field(default_factory=Counter)
     """Reason -> records left out (truncated last line, outside the window, ...)."""
 
+    def merge(self, other: CaptureStats) -> None:
+        """Add the counts of `other` (another process's files, or another batch)."""
+        self.files += other.files
+        self.records += other.records
+        self.requests += other.requests
+        self.skipped.update(other.skipped)
+
 
 def parse_time(value: str) -> datetime:
     """An ISO 8601 time (`2026-01-01T10:00:00Z`, fractions allowed) as an aware UTC datetime."""
@@ -219,7 +226,7 @@ def observations(
             if when is not None and (
                 (start is not None and when < start) or (end is not None and when >= end)
             ):
-                # Model Monitor may hand over more hours than the window it asks about.
+                # The hour folders read may hold records just outside the window.
                 stats.skipped["outside the window"] += 1
                 continue
             found = _exchange(record, stats)

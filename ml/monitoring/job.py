@@ -1,52 +1,69 @@
 """The drift monitoring job: `docker run <training image> monitor` (`python -m ml.monitoring.job`).
 
-SageMaker Model Monitor's bring-your-own-container contract: a monitoring schedule with a
-data-quality job definition on this image starts a processing job per period and hands
-it, in the environment,
+Started as a plain SageMaker processing job by EventBridge Scheduler
+(infra/components/drift_monitor.py: no Model Monitor schedule, which AWS no longer opens to
+new customers), with these variables in its environment (`MonitorEnv` there):
 
-- `dataset_source`: the local directory holding the period's capture files
-  (`<endpoint>/<variant>/yyyy/mm/dd/hh/*.jsonl`; it may hold more hours than asked for,
-  so records are also filtered by their `inferenceTime`);
-- `start_time`, `end_time`: the period (ISO 8601, UTC);
-- `output_path`: the local directory uploaded to the job definition's S3 output;
-- `sagemaker_endpoint_name`: the endpoint.
-
-The job definition adds (its `Environment`):
-
+- `sagemaker_endpoint_name`: the endpoint;
+- `dataset_source`: the endpoint's capture, `s3://<bucket>/<capture prefix>/<endpoint>/`
+  (SageMaker writes `<variant>/yyyy/mm/dd/hh/*.jsonl` below it). The job lists and reads
+  only the hour folders of its window, plus the hour before it (a file is filed under the
+  hour it was started in, so its later records may fall into the next hour), a batch at a
+  time into scratch space, and keeps the records whose `inferenceTime` is in the window;
+- `end_time`: the window's end, ISO 8601 UTC (the schedule's scheduled time);
+- `DRIFT_REPORT_S3_URI`: where the runs' reports are (`<uri><scheduled time>/drift_report.json`):
+  the window starts at the end of the newest report before `end_time`,
+- `DRIFT_MAX_LOOKBACK_SECONDS`: and never earlier than this before `end_time` (the first run,
+  or after a long pause);
+- `output_path`: the local directory uploaded, when the job ends, next to the earlier reports;
+- `DRIFT_THRESHOLD`, `DRIFT_MIN_NOTES` (defaults: ml/limits.py `DRIFT_THRESHOLD`,
+  `DRIFT_MIN_RECORDS`, the stack settings' defaults);
 - `DRIFT_METRICS_NAMESPACE`: the CloudWatch namespace to publish to (unset: no metrics);
-- `DRIFT_THRESHOLD` (default 0.35), `DRIFT_MIN_NOTES` (default 200);
-- `DRIFT_BASELINE_URI` (optional, `s3://...` or a path): the baseline to compare with.
-  Unset, the job asks SageMaker which package the endpoint serves (DescribeEndpoint ->
-  DescribeEndpointConfig -> DescribeModel -> DescribeModelPackage) and reads that
-  package's `DriftCheckBaselines.ModelDataQuality.Statistics`, so a deployment never
-  leaves the monitor comparing with the previous model's baseline;
 - `AWS_DEFAULT_REGION` for boto3.
 
-It writes `drift_report.json` and `drift_report.png` to `output_path` and publishes the
-metrics (`ml.monitoring.metrics`). Exit status 0 whatever the verdict (drift is a
-metric for the alarm, not a failed job), 2 for a configuration or input problem (one
-line naming the variable, file or resource), 3 for an internal error.
+A local folder as `dataset_source` (every capture file below it, records filtered by the
+optional `start_time` and `end_time`) serves tests and benchmarks; no `start_time` in the
+S3 form, where the reports decide it.
+
+`DRIFT_BASELINE_URI` (optional, `s3://...` or a path) names the baseline to compare with.
+Unset, the job asks SageMaker which package the endpoint serves (DescribeEndpoint ->
+DescribeEndpointConfig -> DescribeModel -> DescribeModelPackage) and reads that package's
+`DriftCheckBaselines.ModelDataQuality.Statistics`, so a deployment never leaves the
+monitor comparing with the previous model's baseline.
+
+It writes `drift_report.json` (with the window it analysed, which the next run starts from)
+and `drift_report.png` to `output_path` and publishes the metrics (`ml.monitoring.metrics`).
+Exit status 0 whatever the verdict (drift is a metric for the alarm, not a failed job), 2
+for a configuration or input problem (one line naming the variable, file or resource), 3
+for an internal error.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ml import limits
 from ml.monitoring import baseline as baselines
 from ml.monitoring import capture, metrics, report
 from ml.monitoring.analysis import analyse
-from ml.monitoring.drift import DEFAULT_MIN_NOTES, DEFAULT_THRESHOLD
+from ml.monitoring.capture import CaptureStats
+from ml.monitoring.drift import DriftAccumulator
 
 FAILURE_MESSAGE = Path("/opt/ml/output/message")
 """Where a processing job's failure reason goes (shown as its FailureReason)."""
+HOUR = timedelta(hours=1)
+DOWNLOAD_BATCH_BYTES = 256 * 2**20
+"""Capture bytes held in scratch space at once: a week of busy traffic never fills the disk."""
 
 
 class MonitorError(ValueError):
@@ -55,32 +72,42 @@ class MonitorError(ValueError):
 
 @dataclass(frozen=True)
 class MonitorConfig:
-    dataset_source: Path
+    dataset_source: str
+    """`s3://bucket/prefix/` (the endpoint's capture) or a local file or folder."""
     output_path: Path
     endpoint: str
     start: datetime | None
+    """Local mode only (`start_time`); from S3 the previous report decides it."""
     end: datetime | None
     threshold: float
     min_notes: int
     namespace: str | None
     baseline_uri: str | None
+    report_uri: str | None = None
+    max_lookback: timedelta | None = None
+
+    @property
+    def from_s3(self) -> bool:
+        return self.dataset_source.startswith("s3://")
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str]) -> MonitorConfig:
-        def required(name: str) -> str:
+        def required(name: str, why: str = "the schedule's job request sets it") -> str:
             value = env.get(name, "").strip()
             if not value:
-                raise MonitorError(
-                    f"environment variable {name} is not set (Model Monitor sets it)"
-                )
+                raise MonitorError(f"environment variable {name} is not set ({why})")
             return value
 
-        def number(name: str, default: float, kind: type[float] | type[int]) -> Any:
+        def number(name: str, bounds: limits.Bounds[Any], kind: type[float] | type[int]) -> Any:
             raw = env.get(name, "").strip()
             try:
-                return kind(raw) if raw else default
+                value = kind(raw) if raw else bounds.default
             except ValueError:
                 raise MonitorError(f"{name}={raw!r} is not a {kind.__name__}") from None
+            problem = bounds.problem(name, value)
+            if problem is not None:
+                raise MonitorError(problem)
+            return value
 
         def when(name: str) -> datetime | None:
             raw = env.get(name, "").strip()
@@ -89,12 +116,30 @@ class MonitorConfig:
             except ValueError:
                 raise MonitorError(f"{name}={raw!r} is not an ISO 8601 time") from None
 
-        threshold = number("DRIFT_THRESHOLD", DEFAULT_THRESHOLD, float)
-        min_notes = number("DRIFT_MIN_NOTES", DEFAULT_MIN_NOTES, int)
-        if not 0 < threshold <= 1 or min_notes < 1:
-            raise MonitorError("DRIFT_THRESHOLD must be in (0, 1] and DRIFT_MIN_NOTES >= 1")
+        source = required("dataset_source")
+        threshold = number("DRIFT_THRESHOLD", limits.DRIFT_THRESHOLD, float)
+        min_notes = number("DRIFT_MIN_NOTES", limits.DRIFT_MIN_RECORDS, int)
+        report_uri = env.get("DRIFT_REPORT_S3_URI", "").strip() or None
+        lookback = None
+        if source.startswith("s3://"):
+            if env.get("start_time", "").strip():
+                raise MonitorError(
+                    "start_time is set with an s3:// dataset_source: the window starts at the "
+                    "previous report's end (DRIFT_REPORT_S3_URI); unset start_time"
+                )
+            required("end_time", "the schedule's scheduled time: the window's end")
+            raw = required("DRIFT_MAX_LOOKBACK_SECONDS", "how far back a first run reads")
+            try:
+                seconds = int(raw)
+            except ValueError:
+                raise MonitorError(f"DRIFT_MAX_LOOKBACK_SECONDS={raw!r} is not an int") from None
+            if seconds < 60:
+                raise MonitorError(f"DRIFT_MAX_LOOKBACK_SECONDS must be >= 60, got {seconds}")
+            lookback = timedelta(seconds=seconds)
+            if report_uri is not None and not report_uri.startswith("s3://"):
+                raise MonitorError(f"DRIFT_REPORT_S3_URI={report_uri!r} is not an s3:// URI")
         return cls(
-            dataset_source=Path(required("dataset_source")),
+            dataset_source=source,
             output_path=Path(required("output_path")),
             endpoint=required("sagemaker_endpoint_name"),
             start=when("start_time"),
@@ -103,7 +148,141 @@ class MonitorConfig:
             min_notes=min_notes,
             namespace=env.get("DRIFT_METRICS_NAMESPACE", "").strip() or None,
             baseline_uri=env.get("DRIFT_BASELINE_URI", "").strip() or None,
+            report_uri=report_uri,
+            max_lookback=lookback,
         )
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """(bucket, key prefix ending in '/' or empty) of `s3://bucket/prefix`."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not bucket:
+        raise MonitorError(f"{uri!r} names no bucket (expected s3://<bucket>/<prefix>/)")
+    return bucket, key if not key or key.endswith("/") else f"{key}/"
+
+
+def _folders(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
+    """The `<prefix><name>/` folders right under `prefix` (ListObjectsV2 with a delimiter)."""
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=prefix, Delimiter="/"
+    )
+    for page in pages:
+        for common in page.get("CommonPrefixes", []):
+            yield str(common["Prefix"])
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+    previous_report: str | None
+    """The report the window continues from (None: the lookback decided the start)."""
+
+
+def window_of(s3: Any, config: MonitorConfig) -> Window:
+    """[start, end): from the newest earlier report's end, at most the lookback back."""
+    assert config.end is not None and config.max_lookback is not None  # from_environment
+    end, earliest = config.end, config.end - config.max_lookback
+    if config.report_uri is None:
+        return Window(earliest, end, None)
+    bucket, prefix = split_s3_uri(config.report_uri)
+    runs: list[tuple[datetime, str]] = []
+    for folder in _folders(s3, bucket, prefix):
+        try:
+            stamp = capture.parse_time(folder[len(prefix) :].rstrip("/"))
+        except ValueError:
+            continue  # not a run's folder (each is named by its scheduled time)
+        if stamp < end:  # a later folder is a backfill run's, not this run's past
+            runs.append((stamp, folder))
+    for stamp, folder in sorted(runs, reverse=True):
+        key = f"{folder}{report.REPORT_FILE}"
+        try:
+            document = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except s3.exceptions.NoSuchKey:
+            continue  # a folder without a report: that run did not finish
+        recorded = (document.get("window") or {}).get("end") if isinstance(document, dict) else None
+        try:
+            previous = capture.parse_time(recorded) if isinstance(recorded, str) else stamp
+        except ValueError:
+            previous = stamp
+        start = min(max(previous, earliest), end)
+        return Window(start, end, f"s3://{bucket}/{key}")
+    return Window(earliest, end, None)
+
+
+@dataclass(frozen=True)
+class CaptureObject:
+    key: str
+    size: int
+
+
+def window_objects(s3: Any, source_uri: str, window: Window) -> tuple[list[CaptureObject], int]:
+    """The capture objects of the window's hour folders (and the hour before), and how many
+    hour folders were listed: `<prefix><variant>/yyyy/mm/dd/hh/*.jsonl`, in key order."""
+    bucket, prefix = split_s3_uri(source_uri)
+    first = window.start.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - HOUR
+    hours = []
+    hour = first
+    while hour < window.end:
+        hours.append(hour)
+        hour += HOUR
+    found: list[CaptureObject] = []
+    listed = 0
+    paginator = s3.get_paginator("list_objects_v2")
+    for variant in _folders(s3, bucket, prefix):
+        for hour in hours:
+            listed += 1
+            for page in paginator.paginate(Bucket=bucket, Prefix=f"{variant}{hour:%Y/%m/%d/%H}/"):
+                found.extend(
+                    CaptureObject(item["Key"], int(item["Size"]))
+                    for item in page.get("Contents", [])
+                    if item["Key"].endswith(capture.CAPTURE_SUFFIX)
+                )
+    return sorted(found, key=lambda item: item.key), listed
+
+
+def analyse_s3(
+    s3: Any,
+    bucket: str,
+    objects: list[CaptureObject],
+    baseline: baselines.Baseline,
+    *,
+    window: Window,
+    scratch: Path,
+) -> tuple[DriftAccumulator, CaptureStats]:
+    """Download `objects` a batch at a time, analyse each batch, merge the counts."""
+    accumulator, stats = DriftAccumulator(baseline), CaptureStats()
+    batch: list[CaptureObject] = []
+
+    def flush() -> None:
+        folder = scratch / "capture"
+        files = []
+        for item in batch:
+            target = folder / item.key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, item.key, str(target))
+            files.append(target)
+        try:
+            part, part_stats = analyse(files, baseline, window.start, window.end)
+        except capture.CaptureError as error:  # name the object, not the scratch copy
+            raise capture.CaptureError(
+                str(error).replace(f"{folder}/", f"s3://{bucket}/")
+            ) from None
+        accumulator.merge(part)
+        stats.merge(part_stats)
+        shutil.rmtree(folder, ignore_errors=True)
+        batch.clear()
+
+    size = 0
+    for item in objects:
+        batch.append(item)
+        size += item.size
+        if size >= DOWNLOAD_BATCH_BYTES:
+            flush()
+            size = 0
+    if batch:
+        flush()
+    return accumulator, stats
 
 
 def served_baseline(sagemaker: Any, endpoint: str) -> tuple[str, str]:
@@ -152,7 +331,7 @@ def fetch_baseline(uri: str, s3: Any, scratch: Path) -> baselines.Baseline:
 
 
 def run(config: MonitorConfig, clients: Mapping[str, Any]) -> dict[str, Any]:
-    """Analyse the capture files, write the report and plot, publish the metrics."""
+    """Analyse the window's capture, write the report and plot, publish the metrics."""
     started = time.perf_counter()
     package = None
     uri = config.baseline_uri
@@ -161,18 +340,34 @@ def run(config: MonitorConfig, clients: Mapping[str, Any]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch:
         s3 = clients["s3"] if uri.startswith("s3://") else None
         baseline = fetch_baseline(uri, s3, Path(scratch))
-    files = capture.capture_files(config.dataset_source)
-    accumulator, stats = analyse(files, baseline, config.start, config.end)
+        source: dict[str, Any] = {"source": config.dataset_source}
+        start: datetime | None
+        end: datetime | None
+        if config.from_s3:
+            s3 = clients["s3"]
+            window = window_of(s3, config)
+            objects, hours = window_objects(s3, config.dataset_source, window)
+            bucket, _ = split_s3_uri(config.dataset_source)
+            accumulator, stats = analyse_s3(
+                s3, bucket, objects, baseline, window=window, scratch=Path(scratch)
+            )
+            start, end = window.start, window.end
+            source |= {"hour_folders_listed": hours, "previous_report": window.previous_report}
+        else:
+            files = capture.capture_files(Path(config.dataset_source))
+            accumulator, stats = analyse(files, baseline, config.start, config.end)
+            start, end = config.start, config.end
     result = accumulator.result(config.threshold, config.min_notes)
     document: dict[str, Any] = {
         "endpoint": config.endpoint,
         "window": {
-            "start": config.start.isoformat() if config.start else None,
-            "end": config.end.isoformat() if config.end else None,
+            "start": _iso(start) if start else None,
+            "end": _iso(end) if end else None,
         },
         "baseline_uri": uri,
         "model_package_arn": package,
         "capture": {
+            **source,
             "files": stats.files,
             "records": stats.records,
             "requests_analysed": stats.requests,
@@ -185,17 +380,26 @@ def run(config: MonitorConfig, clients: Mapping[str, Any]) -> dict[str, Any]:
         report.write_plot(result, config.output_path, config.endpoint),
     ]
     if config.namespace is not None:
-        when = config.end or datetime.now().astimezone()
+        when = end or datetime.now().astimezone()
         data = metrics.metric_data(result, stats.requests, config.endpoint, when)
         metrics.publish(clients["cloudwatch"], config.namespace, data)
     elapsed = time.perf_counter() - started
     score = "n/a" if result.score is None else f"{result.score:.3f}"
+    span = f" from {document['window']['start']} to {document['window']['end']}" if end else ""
     print(
         f"{config.endpoint}: {result.verdict} (score {score}, threshold {config.threshold:g}) "
-        f"on {result.notes} notes of {stats.requests} requests in {elapsed:.1f} s; "
+        f"on {result.notes} notes of {stats.requests} requests{span} in {elapsed:.1f} s; "
         f"wrote {', '.join(str(p) for p in written)}"
     )
     return document
+
+
+def _iso(when: datetime) -> str:
+    """UTC with `Z`, as Scheduler writes its scheduled time (milliseconds only if any)."""
+    text = when.astimezone(UTC).isoformat(
+        timespec="milliseconds" if when.microsecond else "seconds"
+    )
+    return text.replace("+00:00", "Z")
 
 
 class AwsClients(Mapping[str, Any]):

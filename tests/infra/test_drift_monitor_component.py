@@ -205,7 +205,9 @@ def test_the_trigger_checks_running_and_recent_executions_before_starting(
     start = states["StartRetraining"]
     assert start["Resource"] == START_EXECUTION_RESOURCE
     assert start["Arguments"]["PipelineName"] == PIPELINE
-    assert "$states.input.id" in start["Arguments"]["ClientRequestToken"]
+    # The event is the execution's input, not StartRetraining's (ListExecutions' result).
+    assert "$states.context.Execution.Input.id" in start["Arguments"]["ClientRequestToken"]
+    assert "$states.input" not in json.dumps(start)
     assert start["Arguments"]["PipelineExecutionDisplayName"].startswith("{% 'drift-' & ")
 
 
@@ -330,7 +332,9 @@ def test_parliament_sees_every_document_of_the_component(plan: StackPlan) -> Non
         ({"name_prefix": "x" * 30}, "too long for a processing job name"),
         ({"schedule_expression": "every day"}, "schedule_expression must be cron"),
         ({"alarm_period_seconds": 90}, "alarm_period_seconds must be a multiple of 60"),
-        ({"drift_threshold": 0.0}, "drift_threshold must be > 0"),
+        ({"drift_threshold": 0.0}, "drift_threshold must be in (0, 1], got 0.0"),
+        ({"drift_threshold": 1.5}, "drift_threshold must be in (0, 1], got 1.5"),
+        ({"min_records": 0}, "min_records must be >= 1, got 0"),
         ({"extra_environment": {MonitorEnv.END_TIME: "x"}}, "may not override"),
     ],
 )
