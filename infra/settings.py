@@ -375,6 +375,11 @@ class PipelineSettings(_Model):
         limits.BASELINE_MARGIN,
         "Default BaselineMargin: how far approval_metric must beat the majority-class baseline.",
     )
+    champion_tolerance: float = _bounded(
+        limits.CHAMPION_TOLERANCE,
+        "Default ChampionTolerance: how far approval_metric may fall below the group's "
+        "approved champion (scored on the same test split) and still be approved.",
+    )
     conflicts: limits.ConflictPolicy = Field(
         default=limits.DEFAULT_CONFLICT_POLICY,
         description="Default LabelConflicts: a text filed under several labels "

@@ -80,7 +80,8 @@ def choice_problem(name: str, value: str, choices: tuple[str, ...]) -> str | Non
 
 # Training pipeline defaults (pipeline parameters a run may override).
 # Approval: evaluate-model scores the model; accuracy-check approves it when the metric
-# reaches the threshold AND beats the majority-class baseline by the margin. The defaults
+# reaches the threshold AND beats the majority-class baseline by the margin AND is not
+# worse than the group's approved champion by more than the tolerance. The defaults
 # approve a sound model on realistic notes (macro-F1 ~0.5) and reject one trained on
 # shuffled labels (~0.03): ml/README.md, "Model".
 ApprovalMetric = Literal["macro_f1", "accuracy", "weighted_f1"]
@@ -88,6 +89,8 @@ APPROVAL_METRICS: Final[tuple[str, ...]] = get_args(ApprovalMetric)
 DEFAULT_APPROVAL_METRIC: Final[ApprovalMetric] = "macro_f1"
 METRIC_THRESHOLD: Final = Bounds[float](default=0.2, exclusive_minimum=0, maximum=1)
 BASELINE_MARGIN: Final = Bounds[float](default=0.1, minimum=0, maximum=1)
+CHAMPION_TOLERANCE: Final = Bounds[float](default=0.01, minimum=0, maximum=1)
+"""How far the challenger's metric may fall below the approved champion's (same test split)."""
 
 # The default trainer's hyperparameters (ml/steps/train.py `Hyperparameters`, which
 # tests/ml/test_limits.py holds to these defaults and ranges).

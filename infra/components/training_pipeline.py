@@ -64,6 +64,7 @@ def render_definition(args: TrainingPipelineArgs, resolved: list[str]) -> str:
             approval_metric=settings.approval_metric,
             metric_threshold=settings.metric_threshold,
             baseline_margin=settings.baseline_margin,
+            champion_tolerance=settings.champion_tolerance,
             conflicts=settings.conflicts,
             trainer=TrainerConfig(**settings.trainer.model_dump()),
             cache_expire_after=settings.cache_expire_after,

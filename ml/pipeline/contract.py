@@ -5,14 +5,19 @@ the dashboards):
 
     preprocess-data -> train-model -> evaluate-model -> register-model
         -> accuracy-check --(metric >= MetricThreshold and
-                             metric - majority baseline >= BaselineMargin)--> approve-model
+                             metric - majority baseline >= BaselineMargin and
+                             champion - metric <= ChampionTolerance)--> approve-model
 
 Every candidate is registered (status `PendingManualApproval`) with its
 evaluation report attached as model-quality statistics, so the registry keeps
 a record of rejected candidates too; only a candidate whose approval metric
 (`PipelineConfig.approval_metric`, macro-F1 by default) meets the
-`MetricThreshold` parameter and beats the majority-class baseline by
-`BaselineMargin` is approved, which is what the auto-deployer listens for.
+`MetricThreshold` parameter, beats the majority-class baseline by
+`BaselineMargin` and falls short of the group's approved champion (scored by
+evaluate-model on the same test split) by at most `ChampionTolerance` is approved,
+which is what the auto-deployer listens for. A rejected candidate's package says
+why in its description (the report's `summary`) and carries the run's lineage
+(`lineage.*` of the report) in its CustomerMetadataProperties.
 Every job runs the digest-pinned training image from ops, with the step
 script downloaded from its content-addressed S3 object.
 
@@ -64,6 +69,7 @@ SCRIPT_NAMES: tuple[str, ...] = tuple(step.script for step in STEPS if step.scri
 PARAM_INPUT_DATA = "InputDataUri"
 PARAM_METRIC_THRESHOLD = "MetricThreshold"
 PARAM_BASELINE_MARGIN = "BaselineMargin"
+PARAM_CHAMPION_TOLERANCE = "ChampionTolerance"
 PARAM_CONFLICTS = "LabelConflicts"
 PARAM_ENCODING = "InputEncoding"
 PARAM_DELIMITER = "InputDelimiter"
@@ -100,6 +106,12 @@ ENV_EXECUTION_ARN = "PROMOTE_PIPELINE_EXECUTION_ARN"
 
 PROPERTY_FILE = "EvaluationReport"
 EVALUATION_FILE = "evaluation.json"
+DRIFT_BASELINE_FILE = "drift_baseline.json"
+"""What evaluate-model writes beside evaluation.json for the drift monitor."""
+SUMMARY_JSON_PATH = "summary"
+"""Where evaluation.json says in words whether the model is approved and why."""
+CHAMPION_SHORTFALL_JSON_PATH = "champion.shortfall"
+"""The champion's metric minus the model's (0.0 without a champion)."""
 
 
 def metric_json_path(metric: str) -> str:
@@ -110,6 +122,11 @@ def metric_json_path(metric: str) -> str:
 def baseline_margin_json_path(metric: str) -> str:
     """Where evaluation.json holds `metric` minus the majority-class baseline's value."""
     return f"baseline_comparison.{metric}.margin"
+
+
+def lineage_json_path(key: str) -> str:
+    """Where evaluation.json holds the lineage fact `key` (ml.lineage.METADATA_KEYS)."""
+    return f"lineage.{key}"
 
 
 PROCESSING_ROOT = "/opt/ml/processing"
@@ -180,6 +197,7 @@ class PipelineConfig:
     approval_metric: str = limits.DEFAULT_APPROVAL_METRIC
     metric_threshold: float = limits.METRIC_THRESHOLD.default
     baseline_margin: float = limits.BASELINE_MARGIN.default
+    champion_tolerance: float = limits.CHAMPION_TOLERANCE.default
     conflicts: str = limits.DEFAULT_CONFLICT_POLICY
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     cache_expire_after: str = limits.DEFAULT_CACHE_EXPIRE_AFTER
@@ -256,6 +274,7 @@ def _training_problems(cfg: PipelineConfig) -> list[str]:
         limits.choice_problem("approval_metric", cfg.approval_metric, limits.APPROVAL_METRICS),
         limits.METRIC_THRESHOLD.problem("metric_threshold", cfg.metric_threshold),
         limits.BASELINE_MARGIN.problem("baseline_margin", cfg.baseline_margin),
+        limits.CHAMPION_TOLERANCE.problem("champion_tolerance", cfg.champion_tolerance),
         limits.choice_problem("conflicts", cfg.conflicts, limits.CONFLICT_POLICIES),
         limits.duration_problem("cache_expire_after", cfg.cache_expire_after),
     ]

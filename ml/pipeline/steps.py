@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
+from sagemaker.core.drift_check_baselines import DriftCheckBaselines
 from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
 from sagemaker.core.processing import Processor
 from sagemaker.core.shapes import (
@@ -33,6 +34,7 @@ from sagemaker.core.training.configs import (
 )
 from sagemaker.core.workflow.conditions import (
     ConditionGreaterThanOrEqualTo,
+    ConditionLessThanOrEqualTo,
 )
 from sagemaker.core.workflow.execution_variables import ExecutionVariables
 from sagemaker.core.workflow.functions import Join, JsonGet
@@ -54,10 +56,13 @@ from sagemaker.serve.model_builder import ModelBuilder
 from sagemaker.train.model_trainer import ModelTrainer
 
 from ml import limits
+from ml.lineage import METADATA_KEYS
 from ml.pipeline.contract import (
     APPROVE_STEP,
+    CHAMPION_SHORTFALL_JSON_PATH,
     CODE_DIR,
     CONDITION_STEP,
+    DRIFT_BASELINE_FILE,
     ENV_COMMIT,
     ENV_EXECUTION_ARN,
     ENV_EXPERIMENT,
@@ -67,6 +72,7 @@ from ml.pipeline.contract import (
     EVALUATION_FILE,
     HYPERPARAMETERS,
     PARAM_BASELINE_MARGIN,
+    PARAM_CHAMPION_TOLERANCE,
     PARAM_CONFLICTS,
     PARAM_DELIMITER,
     PARAM_ENCODING,
@@ -79,10 +85,12 @@ from ml.pipeline.contract import (
     REGISTER_STEP,
     STEP_NAMES,
     STEPS,
+    SUMMARY_JSON_PATH,
     TRAIN_STEP,
     TRAINING_MAX_RUNTIME_SECONDS,
     PipelineConfig,
     baseline_margin_json_path,
+    lineage_json_path,
     metric_json_path,
 )
 from ml.pipeline.sdk_isolation import pipeline_session
@@ -159,11 +167,15 @@ class Wiring:
         self.baseline_margin = ParameterFloat(
             PARAM_BASELINE_MARGIN, default_value=cfg.baseline_margin
         )
+        self.champion_tolerance = ParameterFloat(
+            PARAM_CHAMPION_TOLERANCE, default_value=cfg.champion_tolerance
+        )
         self.report = PropertyFile(
             name=PROPERTY_FILE, output_name="evaluation", path=EVALUATION_FILE
         )
         self._steps: dict[str, Any] = {}
         self._report_uri: Any = None
+        self._evaluation_uri: Any = None
 
     @property
     def parameters(self) -> list[Any]:
@@ -175,6 +187,7 @@ class Wiring:
             *self.hyperparameters.values(),
             self.threshold,
             self.baseline_margin,
+            self.champion_tolerance,
         ]
 
     def step(self, name: str) -> Any:
@@ -266,14 +279,22 @@ class Wiring:
     def model_data(self) -> Any:
         return self.step(TRAIN_STEP).properties.ModelArtifacts.S3ModelArtifacts
 
+    def evaluation_uri(self) -> Any:
+        """The evaluate step's output prefix in S3 (its property: readers depend on the step)."""
+        if self._evaluation_uri is None:
+            outputs = self.step(EVALUATE_STEP).properties.ProcessingOutputConfig.Outputs
+            self._evaluation_uri = outputs["evaluation"].S3Output.S3Uri
+        return self._evaluation_uri
+
     def report_uri(self) -> Any:
         """The evaluate step's evaluation.json in S3 (one expression, shared by its readers)."""
         if self._report_uri is None:
-            outputs = self.step(EVALUATE_STEP).properties.ProcessingOutputConfig.Outputs
-            self._report_uri = Join(
-                on="/", values=[outputs["evaluation"].S3Output.S3Uri, EVALUATION_FILE]
-            )
+            self._report_uri = Join(on="/", values=[self.evaluation_uri(), EVALUATION_FILE])
         return self._report_uri
+
+    def report_value(self, json_path: str) -> Any:
+        """A value of evaluation.json, read by the pipeline (SageMaker's JsonGet)."""
+        return JsonGet(step_name=EVALUATE_STEP, property_file=self.report, json_path=json_path)
 
 
 @_builds(PREPROCESS_STEP)
@@ -358,7 +379,11 @@ def _train(w: Wiring) -> Any:
 
 @_builds(EVALUATE_STEP)
 def _evaluate(w: Wiring) -> Any:
-    """Held-out test split -> evaluation.json (the `EvaluationReport` property file)."""
+    """Held-out test split -> evaluation.json (the `EvaluationReport` property file).
+
+    The train split is an input for the drift baseline's vocabulary and the dataset
+    hash; the group's approved champion is scored on the same test split.
+    """
     return ProcessingStep(
         name=EVALUATE_STEP,
         step_args=w.processor("evaluate.py", env=w.run_environment()).run(
@@ -366,6 +391,7 @@ def _evaluate(w: Wiring) -> Any:
                 w.code_input("evaluate.py"),
                 w.s3_input("model", w.model_data(), f"{PROCESSING_ROOT}/input/model"),
                 w.s3_input("test", w.preprocessed("test"), f"{PROCESSING_ROOT}/input/test"),
+                w.s3_input("train", w.preprocessed("train"), f"{PROCESSING_ROOT}/input/train"),
             ],
             outputs=[w.s3_output(EVALUATE_STEP, "evaluation")],
             arguments=[
@@ -373,6 +399,8 @@ def _evaluate(w: Wiring) -> Any:
                 f"{PROCESSING_ROOT}/input/model",
                 "--test-dir",
                 f"{PROCESSING_ROOT}/input/test",
+                "--train-dir",
+                f"{PROCESSING_ROOT}/input/train",
                 "--output-dir",
                 f"{PROCESSING_ROOT}/output/evaluation",
                 "--metric",
@@ -381,6 +409,10 @@ def _evaluate(w: Wiring) -> Any:
                 w.threshold.to_string(),
                 "--baseline-margin",
                 w.baseline_margin.to_string(),
+                "--model-package-group",
+                w.cfg.model_package_group,
+                "--champion-tolerance",
+                w.champion_tolerance.to_string(),
             ],
         ),
         property_files=[w.report],
@@ -390,7 +422,13 @@ def _evaluate(w: Wiring) -> Any:
 
 @_builds(REGISTER_STEP)
 def _register(w: Wiring) -> Any:
-    """This stack's model package group, the evaluation report attached as metrics."""
+    """This stack's model package group, the evaluation report attached as metrics.
+
+    The package carries the run's lineage (CustomerMetadataProperties: every
+    ml.lineage.METADATA_KEYS fact, read from the report's `lineage` block), the
+    report's verdict in words as its description (so a candidate accuracy-check
+    leaves pending says why), and the drift baseline the monitor compares with.
+    """
     cfg = w.cfg
     builder = ModelBuilder(
         image_uri=cfg.training_image_uri,
@@ -414,18 +452,26 @@ def _register(w: Wiring) -> Any:
                     content_type="application/json", s3_uri=w.report_uri()
                 )
             ),
+            description=w.report_value(SUMMARY_JSON_PATH),
+            customer_metadata_properties={
+                key: w.report_value(lineage_json_path(key)) for key in METADATA_KEYS
+            },
+            drift_check_baselines=DriftCheckBaselines(
+                model_data_statistics=MetricsSource(
+                    content_type="application/json",
+                    s3_uri=Join(on="/", values=[w.evaluation_uri(), DRIFT_BASELINE_FILE]),
+                )
+            ),
         ),
     )
 
 
 @_builds(CONDITION_STEP)
 def _accuracy_check(w: Wiring) -> Any:
-    """Both hold: metric >= MetricThreshold, metric - majority baseline >= BaselineMargin."""
+    """All hold: metric >= MetricThreshold, metric - majority baseline >= BaselineMargin,
+    champion - metric <= ChampionTolerance (0 without a champion)."""
     metric = w.cfg.approval_metric
-
-    def report(json_path: str) -> Any:
-        return JsonGet(step_name=EVALUATE_STEP, property_file=w.report, json_path=json_path)
-
+    report = w.report_value
     return ConditionStep(
         name=CONDITION_STEP,
         depends_on=[w.step(REGISTER_STEP)],
@@ -434,6 +480,9 @@ def _accuracy_check(w: Wiring) -> Any:
             ConditionGreaterThanOrEqualTo(left=report(metric_json_path(metric)), right=w.threshold),
             ConditionGreaterThanOrEqualTo(
                 left=report(baseline_margin_json_path(metric)), right=w.baseline_margin
+            ),
+            ConditionLessThanOrEqualTo(
+                left=report(CHAMPION_SHORTFALL_JSON_PATH), right=w.champion_tolerance
             ),
         ],
         if_steps=w.branch(CONDITION_STEP),

@@ -7,10 +7,41 @@ shows it and the pipeline's `accuracy-check` reads
 Besides accuracy it reports macro-F1, weighted F1 and per-class F1, the same metrics
 for a majority-class baseline (the most frequent train label, from model.json), and an
 `approval` block: the model passes when `--metric` (default macro_f1) is at least
-`--threshold` AND beats the baseline's value by at least `--baseline-margin`. The
-report says in `summary` when the model is not better than the baseline. Test rows
-whose `labels` column lists several labels (preprocess `--conflicts keep-all`) count a
-prediction of any of them as right.
+`--threshold` AND beats the baseline's value by at least `--baseline-margin` AND (with
+`--model-package-group`) falls short of the group's champion by at most
+`--champion-tolerance`. `summary` says in words whether the model is approved and why.
+Test rows whose `labels` column lists several labels (preprocess `--conflicts
+keep-all`) count a prediction of any of them as right.
+
+Champion/challenger: the champion is the group's newest `Approved` package
+(ListModelPackages, newest CreationTime first); its ModelDataUrl archive is scored on
+the same test split with the same scorer. The `champion` block holds its ARN and value
+(null without one), the challenger's value, `shortfall` = champion - challenger (0.0
+without a champion; negative when the challenger is better), the tolerance and
+`passed`. No champion, or one whose archive cannot be downloaded (deleted, refused):
+judged by the threshold and baseline alone, the report says why. A champion archive
+that downloads but cannot be unpacked, loaded or run (corrupt, or pickled by an
+incompatible scikit-learn) gets `shortfall` = UNSCORABLE_SHORTFALL (more than any
+tolerance): the challenger is registered but not approved automatically, because
+nobody can tell whether it is worse than what is served. A registry that cannot be
+listed fails the step: the guard would otherwise be off without anyone noticing.
+
+Lineage: a `lineage` block whose keys are ml/lineage.py's METADATA_KEYS, string values
+("none" when absent), which the register step copies into the package's
+CustomerMetadataProperties: commit and training image (`PROMOTE_COMMIT`,
+`PROMOTE_TRAINING_IMAGE`), the train split's data hash (`input_sha256` of
+`--train-dir`'s data_report.json), the MLflow run and tracking server, the metric,
+its value and the champion's value.
+
+MLflow: with `MLFLOW_TRACKING_URI` set, the step resumes the run train-model created
+(`mlflow_run_id` in model.json; a new run named after the pipeline execution if
+there is none) and logs the scores, the baseline's, the champion's, the approval
+parameters, and as artifacts evaluation.json, a classification report, a
+confusion-matrix PNG and the model archive (`log_artifact` only: the execution role
+may call the run, metric, param and tag APIs, not the model registry's). A run that
+cannot be opened fails the step (every run is tracked, or the pipeline says so);
+a logging call that fails after that is a warning line (the run exists, the model
+is evaluated). Without the variable, mlflow is never imported.
 
 The model input is the training job's `model.tar.gz` (or an unpacked model
 directory). A test label the model was never trained on is an error, not a
@@ -23,7 +54,8 @@ does), the note-length histogram (tokens) and, with `--train-dir`, the histogram
 note's share of words outside the training vocabulary, with that vocabulary as a bitmap
 of hashed words (see ml/monitoring/baseline.py for the format and why a bitmap).
 
-Self-contained (stdlib + numpy/pandas/scikit-learn/joblib): uploaded and run as is.
+Self-contained (stdlib + numpy/pandas/scikit-learn/joblib, boto3 for the champion,
+mlflow and matplotlib when tracked): uploaded and run as is.
 """
 
 from __future__ import annotations
@@ -31,10 +63,15 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
+import re
 import sys
 import tarfile
 import tempfile
+import time
 import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +79,7 @@ import joblib
 import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
 MODEL_FILE = "model.joblib"
 LABELS_FILE = "labels.json"
@@ -52,6 +89,12 @@ METRICS = ("macro_f1", "accuracy", "weighted_f1")
 DEFAULT_METRIC = "macro_f1"
 DEFAULT_THRESHOLD = 0.2
 DEFAULT_BASELINE_MARGIN = 0.1
+DEFAULT_CHAMPION_TOLERANCE = 0.01
+UNSCORABLE_SHORTFALL = 2.0
+"""`champion.shortfall` of a champion that exists but cannot be scored: above any
+tolerance (at most 1), so accuracy-check leaves the challenger for a person."""
+SUMMARY_MAX = 1024
+"""CreateModelPackage's ModelPackageDescription (the summary lands there) holds 1024."""
 DRIFT_BASELINE_FILE = "drift_baseline.json"
 DRIFT_FORMAT = "promote-code/drift-baseline"
 DRIFT_VERSION = 1
@@ -133,6 +176,37 @@ def _scores(reference: list[str], predicted: list[str]) -> dict[str, float]:
     }
 
 
+def predictions(model: Any, labels: list[str], test: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(predicted label, reference label) per test note: what every score here compares."""
+    ids = np.asarray(model.predict(test["text"].tolist()), dtype=int)
+    if len(ids) and (ids.min() < 0 or ids.max() >= len(labels)):
+        raise EvaluationError(f"the model predicts class ids outside its {len(labels)} labels")
+    predicted = [labels[i] for i in ids]
+    return predicted, _references(test, predicted)
+
+
+def score(model: Any, labels: list[str], test: pd.DataFrame) -> dict[str, float]:
+    """The scorer the challenger and the champion are both judged by, on the same notes."""
+    predicted, reference = predictions(model, labels, test)
+    return _scores(reference, predicted)
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The group's newest approved package, as far as it could be read and scored."""
+
+    status: str
+    """'none' (no approved package), 'scored', 'unreadable' (its archive could not be
+    downloaded) or 'corrupt' (downloaded, but it cannot be unpacked, loaded or run)."""
+    model_package_arn: str | None = None
+    scores: Mapping[str, float] | None = None
+    note: str = ""
+    """Why it was not scored (empty when scored)."""
+
+
+NO_CHAMPION = Champion("none", note="no approved package in the group yet")
+
+
 def evaluate(
     model: Any,
     labels: list[str],
@@ -142,6 +216,8 @@ def evaluate(
     metric: str = DEFAULT_METRIC,
     threshold: float = DEFAULT_THRESHOLD,
     baseline_margin: float = DEFAULT_BASELINE_MARGIN,
+    champion: Champion = NO_CHAMPION,
+    champion_tolerance: float = DEFAULT_CHAMPION_TOLERANCE,
 ) -> dict[str, Any]:
     """The evaluation report for `model` on `test` (columns text, label[, labels])."""
     if metric not in METRICS:
@@ -153,9 +229,7 @@ def evaluate(
             f"test data has label(s) the model was not trained on: {unknown}; "
             f"the model knows {labels}"
         )
-    ids = np.asarray(model.predict(test["text"].tolist()), dtype=int)
-    predicted = [labels[i] for i in ids]
-    reference = _references(test, predicted)
+    predicted, reference = predictions(model, labels, test)
     present = sorted(set(reference) | set(predicted))
     matrix = confusion_matrix(reference, predicted, labels=present)
     per_label = f1_score(reference, predicted, labels=present, average=None, zero_division=0)
@@ -174,14 +248,25 @@ def evaluate(
     }
     value = scores[metric]
     required = max(threshold, base_scores[metric] + baseline_margin)
-    passed = value >= threshold and comparison[metric]["margin"] >= baseline_margin
-    better = comparison[metric]["margin"] > 0
-    summary = (
-        f"{metric} {value:.3f} vs majority baseline ({base_label}) {base_scores[metric]:.3f}: "
-        + ("better than the baseline" if better else "NOT better than the baseline")
-        + f"; needs >= {threshold:g} and baseline + {baseline_margin:g}: "
-        + ("passes" if passed else "fails")
-    )
+    duel = champion_block(champion, metric, value, champion_tolerance)
+    checks = {
+        "threshold": value >= threshold,
+        "baseline": comparison[metric]["margin"] >= baseline_margin,
+        "champion": duel["passed"],
+    }
+    passed = all(checks.values())
+    approval = {
+        "metric": metric,
+        "value": value,
+        "threshold": threshold,
+        "baseline": base_scores[metric],
+        "baseline_margin": baseline_margin,
+        "required": required,
+        "margin_over_required": value - required,
+        "champion_tolerance": champion_tolerance,
+        "checks": checks,
+        "passed": passed,
+    }
     return {
         "multiclass_classification_metrics": {
             **{
@@ -197,21 +282,94 @@ def evaluate(
         "per_class_f1": {p: float(v) for p, v in zip(present, per_label, strict=True)},
         "baseline": baseline,
         "baseline_comparison": comparison,
-        "better_than_baseline": better,
-        "approval": {
-            "metric": metric,
-            "value": value,
-            "threshold": threshold,
-            "baseline": base_scores[metric],
-            "baseline_margin": baseline_margin,
-            "required": required,
-            "margin_over_required": value - required,
-            "passed": passed,
-        },
-        "summary": summary,
+        "better_than_baseline": comparison[metric]["margin"] > 0,
+        "champion": duel,
+        "approval": approval,
+        "summary": summarize(approval, base_label, duel),
         "test_notes": len(test),
         "scoring": "any listed label" if "labels" in test.columns else "single label",
     }
+
+
+def champion_block(
+    champion: Champion, metric: str, challenger: float, tolerance: float
+) -> dict[str, Any]:
+    """The `champion` block: what accuracy-check compares (`shortfall` <= tolerance)."""
+    value = None
+    if champion.status == "scored" and champion.scores is not None:
+        value = float(champion.scores[metric])
+        shortfall = value - challenger
+    elif champion.status == "corrupt":
+        shortfall = UNSCORABLE_SHORTFALL
+    else:  # none, unreadable: judged by the threshold and the baseline alone
+        shortfall = 0.0
+    return {
+        "model_package_arn": champion.model_package_arn,
+        "status": champion.status,
+        "metric": metric,
+        "value": value,
+        "scores": None if champion.scores is None else dict(champion.scores),
+        "challenger": challenger,
+        "shortfall": shortfall,
+        "tolerance": tolerance,
+        # The same comparison accuracy-check makes on the same floats.
+        "passed": shortfall <= tolerance,
+        "note": champion.note,
+    }
+
+
+def summarize(approval: Mapping[str, Any], base_label: str, duel: Mapping[str, Any]) -> str:
+    """Whether the challenger is approved and why, in one line (failing reasons first)."""
+    metric, value = approval["metric"], approval["value"]
+    threshold, margin = approval["threshold"], approval["baseline_margin"]
+    base = approval["baseline"]
+    over = value - base
+    checks = approval["checks"]
+    reasons = {
+        "threshold": f"{metric} {value:.3f} "
+        + ("meets" if checks["threshold"] else "fails")
+        + f" the threshold {threshold:g}",
+        "baseline": (
+            f"{over:.3f} above the majority baseline ({base_label}) {base:.3f}, "
+            + ("at least" if checks["baseline"] else "less than")
+            + f" the margin {margin:g}"
+            if over > 0
+            else f"NOT better than the majority baseline ({base_label}) {base:.3f}"
+        ),
+        "champion": _champion_reason(metric, value, duel),
+    }
+    failing = [reasons[name] for name in reasons if not checks[name]]
+    passing = [reasons[name] for name in reasons if checks[name]]
+    verdict = "approved" if approval["passed"] else "not approved"
+    summary = f"{verdict}: " + "; ".join(failing + passing)
+    # One line in the registry's description: no control characters, at most 1024.
+    summary = re.sub(r"[\x00-\x1f\x7f]+", " ", summary)
+    return summary if len(summary) <= SUMMARY_MAX else summary[: SUMMARY_MAX - 3] + "..."
+
+
+def _champion_reason(metric: str, value: float, duel: Mapping[str, Any]) -> str:
+    arn, status, tolerance = duel["model_package_arn"], duel["status"], duel["tolerance"]
+    if status == "none":
+        return "no approved champion in the group: judged by the threshold and baseline alone"
+    if status == "unreadable":
+        return (
+            f"the champion {arn} could not be read ({duel['note']}): "
+            "judged by the threshold and baseline alone"
+        )
+    if status == "corrupt":
+        return f"the champion {arn} could not be scored ({duel['note']}): left for manual approval"
+    shortfall, champion = duel["shortfall"], duel["value"]
+    if shortfall <= 0:
+        return f"{-shortfall:.3f} above the champion ({arn}, {champion:.3f})"
+    if duel["passed"]:
+        return (
+            f"{shortfall:.3f} below the champion ({arn}, {champion:.3f}), "
+            f"within the tolerance {tolerance:g}"
+        )
+    return (
+        f"{metric} {value:.3f} is {shortfall:.3f} below the champion ({arn}, {champion:.3f}), "
+        f"more than the tolerance {tolerance:g}"
+    )
 
 
 # -- drift baseline ----------------------------------------------------------------------
@@ -353,6 +511,288 @@ def read_train_texts(train_dir: Path) -> list[str]:
     return [str(text) for frame in frames for text in frame["text"]]
 
 
+# -- champion ----------------------------------------------------------------------------
+
+
+class ChampionError(EvaluationError):
+    """The registry could not be asked for the group's approved packages."""
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The AWS clients the champion lookup needs (boto3's, or a test's)."""
+
+    sagemaker: Any
+    s3: Any
+
+
+def _one_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+
+
+def newest_approved(sagemaker: Any, group: str) -> Mapping[str, Any] | None:
+    """The summary of the group's newest Approved package, None if it has none."""
+    try:
+        response = sagemaker.list_model_packages(
+            ModelPackageGroupName=group,
+            ModelApprovalStatus="Approved",
+            SortBy="CreationTime",
+            SortOrder="Descending",
+            MaxResults=10,
+        )
+    except Exception as error:  # botocore's errors, by shape: a one-line reason
+        raise ChampionError(
+            f"--model-package-group {group}: cannot list its approved packages "
+            f"({_one_line(error)}); the job's role needs sagemaker:ListModelPackages on it"
+        ) from None
+    summaries = response.get("ModelPackageSummaryList") or []
+    if not summaries:
+        return None
+    # Newest first already; the version breaks a tie of timestamps.
+    newest: Mapping[str, Any] = max(
+        summaries, key=lambda s: (s.get("CreationTime"), int(s.get("ModelPackageVersion") or 0))
+    )
+    return newest
+
+
+def _s3_location(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://") or "/" not in uri[len("s3://") :]:
+        raise ValueError(f"not an s3:// object URI: {uri!r}")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    return bucket, key
+
+
+def find_champion(registry: Registry, group: str, test: pd.DataFrame, scratch: Path) -> Champion:
+    """The group's newest approved package, scored on `test` with `score`."""
+    summary = newest_approved(registry.sagemaker, group)
+    if summary is None:
+        return NO_CHAMPION
+    arn = str(summary["ModelPackageArn"])
+    try:
+        package = registry.sagemaker.describe_model_package(ModelPackageName=arn)
+        containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
+        url = next((c["ModelDataUrl"] for c in containers if c.get("ModelDataUrl")), None)
+        if url is None:
+            return Champion("unreadable", arn, note="the package has no ModelDataUrl")
+        bucket, key = _s3_location(str(url))
+        body = registry.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except Exception as error:  # deleted, refused, malformed: the champion cannot be read
+        return Champion("unreadable", arn, note=_one_line(error))
+    packed = scratch / "champion"
+    packed.mkdir(parents=True, exist_ok=True)
+    (packed / "model.tar.gz").write_bytes(body)
+    try:
+        # The group's own approved package, from this stack's artifacts bucket.
+        model, labels, _ = load_model(unpack_model(packed, scratch / "champion-model"))
+        scores = score(model, labels, test)
+    except Exception as error:  # tar, pickle, scikit-learn or shape: it cannot be scored
+        return Champion("corrupt", arn, note=f"{type(error).__name__}: {_one_line(error)}")
+    return Champion("scored", arn, scores=scores)
+
+
+# -- lineage -------------------------------------------------------------------------------
+ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
+ENV_EXPERIMENT = "MLFLOW_EXPERIMENT_NAME"
+ENV_COMMIT = "PROMOTE_COMMIT"
+ENV_TRAINING_IMAGE = "PROMOTE_TRAINING_IMAGE"
+ENV_EXECUTION_ARN = "PROMOTE_PIPELINE_EXECUTION_ARN"
+LINEAGE_KEYS = (
+    "commit",
+    "training_image",
+    "data_sha256",
+    "mlflow_run_id",
+    "mlflow_tracking_arn",
+    "metric",
+    "metric_value",
+    "champion_metric_value",
+)
+"""ml/lineage.py METADATA_KEYS (tests/ml/test_tracking.py holds them equal)."""
+ABSENT = "none"
+"""SageMaker refuses an empty CustomerMetadataProperties value."""
+DATA_REPORT_FILE = "data_report.json"
+_TRACKING_ARN = re.compile(
+    r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:mlflow-tracking-server/[A-Za-z0-9-]+$"
+)
+
+
+def data_sha256(train_dir: Path | None) -> str:
+    """The dataset hash preprocess-data wrote beside the train split ("none" if unknown)."""
+    if train_dir is None or not (train_dir / DATA_REPORT_FILE).is_file():
+        return ABSENT
+    value = json.loads((train_dir / DATA_REPORT_FILE).read_text()).get("input_sha256")
+    return str(value) if value else ABSENT
+
+
+def lineage(
+    environ: Mapping[str, str], report: Mapping[str, Any], data_hash: str, run_id: str | None
+) -> dict[str, str]:
+    """The facts the register step copies into CustomerMetadataProperties (all strings)."""
+    uri = environ.get(ENV_TRACKING_URI, "")
+    champion = report["champion"]["value"]
+    facts = {
+        "commit": environ.get(ENV_COMMIT, ""),
+        "training_image": environ.get(ENV_TRAINING_IMAGE, ""),
+        "data_sha256": data_hash,
+        "mlflow_run_id": run_id or "",
+        "mlflow_tracking_arn": uri if _TRACKING_ARN.match(uri) else "",
+        "metric": report["approval"]["metric"],
+        "metric_value": f"{report['approval']['value']:.6f}",
+        "champion_metric_value": "" if champion is None else f"{champion:.6f}",
+    }
+    return {key: facts[key] or ABSENT for key in LINEAGE_KEYS}
+
+
+# -- MLflow --------------------------------------------------------------------------------
+class TrackingError(RuntimeError):
+    """The MLflow run cannot be opened; the message names the server and why."""
+
+
+def run_tags(environ: Mapping[str, str], data_hash: str) -> dict[str, str]:
+    """The run's lineage tags (train-model sets the same ones)."""
+    image = environ.get(ENV_TRAINING_IMAGE, "")
+    return {
+        "commit": environ.get(ENV_COMMIT) or ABSENT,
+        "training_image": image or ABSENT,
+        "training_image_digest": image.rpartition("@")[2] if "@" in image else ABSENT,
+        "data_sha256": data_hash,
+        "pipeline_execution_arn": environ.get(ENV_EXECUTION_ARN) or ABSENT,
+        "stack": environ.get(ENV_EXPERIMENT) or ABSENT,
+    }
+
+
+@dataclass
+class Tracking:
+    """An open MLflow run: the client, the run id and where the server is."""
+
+    client: Any
+    run_id: str
+    uri: str
+    warnings: list[str]
+
+    def attempt(self, what: str, call: Any, *args: Any, **kwargs: Any) -> None:
+        """`call(*args)`; a failure is a warning line, not a lost evaluation."""
+        try:
+            call(*args, **kwargs)
+        except Exception as error:
+            line = f"warning: MLflow {self.uri}: could not log {what} to run {self.run_id}: "
+            self.warnings.append(line + _one_line(error))
+            print(self.warnings[-1], file=sys.stderr)
+
+
+def open_run(environ: Mapping[str, str], run_id: str | None) -> Tracking | None:
+    """Resume `run_id` (or start a run named after the execution); None when untracked."""
+    uri = environ.get(ENV_TRACKING_URI)
+    if not uri:
+        return None
+    try:
+        import mlflow  # noqa: PLC0415 - only a tracked job pays for the import
+
+        client = mlflow.MlflowClient(tracking_uri=uri)
+        if run_id:
+            client.update_run(run_id, status="RUNNING")
+        else:
+            name = environ.get(ENV_EXPERIMENT) or "Default"
+            found = client.get_experiment_by_name(name)
+            experiment = found.experiment_id if found else client.create_experiment(name)
+            execution = environ.get(ENV_EXECUTION_ARN, "").rpartition("/")[2] or None
+            run_id = client.create_run(experiment, run_name=execution).info.run_id
+    except Exception as error:
+        which = f"run {run_id}" if run_id else "a run"
+        raise TrackingError(
+            f"MLflow {uri}: cannot open {which} ({_one_line(error)}); "
+            f"unset {ENV_TRACKING_URI} to evaluate untracked"
+        ) from None
+    return Tracking(client, str(run_id), uri, [])
+
+
+def _metric_names(labels: list[str]) -> dict[str, str]:
+    """`f1.<label>` per label, in MLflow's allowed characters, distinct."""
+    names: dict[str, str] = {}
+    for label in labels:
+        # "Cardiovascular / Pulmonary" -> "f1.Cardiovascular_Pulmonary" (a slash would
+        # group metrics in the UI and may make the name a path).
+        name = "f1." + re.sub(r"\s*[^A-Za-z0-9_.\- ]+\s*", "_", label).strip()
+        while name in names.values():
+            name += "_"
+        names[label] = name
+    return names
+
+
+def log_evaluation(
+    tracking: Tracking,
+    report: Mapping[str, Any],
+    *,
+    parameters: Mapping[str, Any],
+    tags: Mapping[str, str],
+    artifacts: list[Path],
+) -> None:
+    """The scores, the baseline's and champion's, the parameters, tags and artifacts."""
+    from mlflow.entities import Metric, Param, RunTag  # noqa: PLC0415
+
+    scores = report["multiclass_classification_metrics"]
+    metrics = {name: scores[name]["value"] for name in METRICS}
+    per_class = report["per_class_f1"]
+    names = _metric_names(sorted(per_class))
+    metrics |= {names[label]: value for label, value in per_class.items()}
+    metrics |= {f"baseline.{name}": report["baseline"][name] for name in METRICS}
+    champion = report["champion"]
+    if champion["value"] is not None:
+        metrics["champion.value"] = champion["value"]
+    metrics["champion.shortfall"] = champion["shortfall"]
+    stamp = int(time.time() * 1000)
+    tracking.attempt(
+        "metrics, parameters and tags",
+        tracking.client.log_batch,
+        tracking.run_id,
+        metrics=[Metric(k, float(v), stamp, 0) for k, v in sorted(metrics.items())],
+        params=[Param(k, str(v)) for k, v in sorted(parameters.items())],
+        tags=[RunTag(k, v) for k, v in sorted(tags.items())],
+    )
+    for path in artifacts:
+        folder = "model" if path.name in {"model.tar.gz", MODEL_FILE} else None
+        tracking.attempt(
+            path.name, tracking.client.log_artifact, tracking.run_id, str(path), folder
+        )
+
+
+def classification_text(report: Mapping[str, Any], reference: list[str], guess: list[str]) -> str:
+    labels = sorted(set(reference) | set(guess))
+    text: str = classification_report(reference, guess, labels=labels, zero_division=0, digits=3)
+    return f"{report['summary']}\n\n{text}"
+
+
+def confusion_png(report: Mapping[str, Any], path: Path) -> Path:
+    """The confusion matrix as a PNG (rows: reference, columns: prediction)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    rows = report["multiclass_classification_metrics"]["confusion_matrix"]
+    labels = list(rows)
+    matrix = np.array([[rows[r][c] for c in labels] for r in labels], dtype=float)
+    size = max(6.0, 0.3 * len(labels) + 3)
+    figure = Figure(figsize=(size, size), dpi=100, layout="tight")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    image = axes.imshow(matrix, cmap="Blues")
+    figure.colorbar(image, ax=axes, fraction=0.04)
+    axes.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
+    axes.set_yticks(range(len(labels)), labels, fontsize=7)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("reference")
+    axes.set_title(f"confusion matrix ({report['test_notes']} test notes)")
+    figure.savefig(path)
+    return path
+
+
+# -- the step ------------------------------------------------------------------------------
+
+
+def read_metadata(model_dir: Path) -> dict[str, Any]:
+    path = model_dir / METADATA_FILE
+    document: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+    return document
+
+
 def run(
     model_dir: Path,
     test_dir: Path,
@@ -362,28 +802,95 @@ def run(
     threshold: float = DEFAULT_THRESHOLD,
     baseline_margin: float = DEFAULT_BASELINE_MARGIN,
     train_dir: Path | None = None,
+    model_package_group: str | None = None,
+    champion_tolerance: float = DEFAULT_CHAMPION_TOLERANCE,
+    registry: Registry | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Write evaluation.json and drift_baseline.json; return the evaluation report."""
-    with tempfile.TemporaryDirectory() as scratch:
-        model, labels, majority = load_model(unpack_model(model_dir, Path(scratch)))
-        test = read_test(test_dir)
-        report = evaluate(
-            model,
-            labels,
-            test,
-            majority,
-            metric=metric,
-            threshold=threshold,
-            baseline_margin=baseline_margin,
-        )
-        train_texts = None if train_dir is None else read_train_texts(train_dir)
-        baseline = drift_baseline(model, labels, test, train_texts)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / EVALUATION_FILE).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    (output_dir / DRIFT_BASELINE_FILE).write_text(
-        json.dumps(baseline, indent=2, sort_keys=True) + "\n"
-    )
+    """Write evaluation.json and drift_baseline.json; return the evaluation report.
+
+    With `model_package_group`, the group's champion is looked up with `registry`
+    (default: boto3 clients for the environment's region and endpoint). With
+    `MLFLOW_TRACKING_URI` in `environ` (default os.environ), the run is logged.
+    """
+    env = os.environ if environ is None else environ
+    if not 0 <= champion_tolerance <= 1:
+        raise EvaluationError(f"--champion-tolerance must be 0-1, got {champion_tolerance}")
+    with tempfile.TemporaryDirectory() as scratch_name:
+        scratch = Path(scratch_name)
+        unpacked = unpack_model(model_dir, scratch / "model")
+        model, labels, majority = load_model(unpacked)
+        # Opened first: a run that cannot be tracked stops the step before any work.
+        tracking = open_run(env, read_metadata(unpacked).get("mlflow_run_id"))
+        try:
+            test = read_test(test_dir)
+            champion = NO_CHAMPION
+            if model_package_group:
+                registry = registry or _boto3_registry(env)
+                champion = find_champion(registry, model_package_group, test, scratch)
+            report = evaluate(
+                model,
+                labels,
+                test,
+                majority,
+                metric=metric,
+                threshold=threshold,
+                baseline_margin=baseline_margin,
+                champion=champion,
+                champion_tolerance=champion_tolerance,
+            )
+            data_hash = data_sha256(train_dir)
+            run_id = None if tracking is None else tracking.run_id
+            report["lineage"] = lineage(env, report, data_hash, run_id)
+            train_texts = None if train_dir is None else read_train_texts(train_dir)
+            baseline = drift_baseline(model, labels, test, train_texts)
+            output_dir.mkdir(parents=True, exist_ok=True)
+            evaluation = output_dir / EVALUATION_FILE
+            evaluation.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+            (output_dir / DRIFT_BASELINE_FILE).write_text(
+                json.dumps(baseline, indent=2, sort_keys=True) + "\n"
+            )
+        except BaseException:
+            if tracking is not None:
+                end = tracking.client.set_terminated
+                tracking.attempt("the run's failure", end, tracking.run_id, "FAILED")
+            raise
+        if tracking is not None:
+            parameters = {
+                "approval_metric": metric,
+                "metric_threshold": threshold,
+                "baseline_margin": baseline_margin,
+                "champion_tolerance": champion_tolerance,
+                "model_package_group": model_package_group or ABSENT,
+            }
+            predicted, reference = predictions(model, labels, test)
+            text = scratch / "classification_report.txt"
+            text.write_text(classification_text(report, reference, predicted))
+            archive = model_dir / "model.tar.gz"
+            artifacts = [evaluation, text]
+            tracking.attempt(
+                "the confusion matrix",
+                lambda: artifacts.append(confusion_png(report, scratch / "confusion_matrix.png")),
+            )
+            artifacts.append(archive if archive.is_file() else unpacked / MODEL_FILE)
+            log_evaluation(
+                tracking,
+                report,
+                parameters=parameters,
+                tags=run_tags(env, data_hash),
+                artifacts=artifacts,
+            )
+            tracking.attempt("the run's end", tracking.client.set_terminated, tracking.run_id)
     return report
+
+
+def _boto3_registry(environ: Mapping[str, str]) -> Registry:
+    import boto3  # noqa: PLC0415 - only with --model-package-group
+
+    # Region and endpoint from the job's environment (AWS_DEFAULT_REGION; locally
+    # AWS_ENDPOINT_URL points at moto), as every boto3 client reads them.
+    session = boto3.session.Session(region_name=environ.get("AWS_DEFAULT_REGION"))
+    return Registry(session.client("sagemaker"), session.client("s3"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -400,7 +907,19 @@ def main(argv: list[str] | None = None) -> int:
         "--train-dir",
         type=Path,
         default=None,
-        help="the train split: its words are the drift baseline's vocabulary (no OOV without)",
+        help="the train split: its words are the drift baseline's vocabulary (no OOV without), "
+        "its data_report.json the dataset hash",
+    )
+    parser.add_argument(
+        "--model-package-group",
+        default=None,
+        help="score the group's newest Approved package (the champion) on the same test split",
+    )
+    parser.add_argument(
+        "--champion-tolerance",
+        type=float,
+        default=DEFAULT_CHAMPION_TOLERANCE,
+        help="how far below the champion the model may score and still be approved",
     )
     args = parser.parse_args(argv)
     try:
@@ -412,8 +931,10 @@ def main(argv: list[str] | None = None) -> int:
             threshold=args.threshold,
             baseline_margin=args.baseline_margin,
             train_dir=args.train_dir,
+            model_package_group=args.model_package_group,
+            champion_tolerance=args.champion_tolerance,
         )
-    except (EvaluationError, OSError) as error:
+    except (EvaluationError, TrackingError, OSError) as error:
         print(f"evaluate-model failed: {error}", file=sys.stderr)
         return 1
     accuracy = report["multiclass_classification_metrics"]["accuracy"]["value"]

@@ -14,8 +14,10 @@ duplicate rows (same text and label, kept once), near-exact duplicates (equal on
 lower-cased with punctuation and spacing removed: one text for the split),
 texts filed under several labels (policy `--conflicts`, default most-frequent; see
 CONFLICT_POLICIES), labels dropped for having fewer than 3 distinct texts (a
-warning, not a stop). Unusable input (encoding, delimiter, columns, a missing path,
-fewer than two labels) stops the step with one line naming the file and the fix.
+warning, not a stop), and `input_sha256`, the content hash of the dataset read (the
+lineage of every model trained on it; see `input_sha256`). Unusable input (encoding,
+delimiter, columns, a missing path, fewer than two labels) stops the step with one line
+naming the file and the fix.
 
 Output (one directory per split, each a processing output):
 `train/train.csv` + `train/labels.json`, `validation/validation.csv`,
@@ -28,6 +30,7 @@ Self-contained (stdlib + pandas/numpy): this file is uploaded and run as is.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import re
@@ -272,6 +275,21 @@ def check_labels_are_trained(splits: dict[str, pd.DataFrame]) -> None:
         )
 
 
+def input_sha256(root: Path, files: list[Path]) -> str:
+    """sha256 over the files read, in sorted order of their names relative to `root`.
+
+    Each file contributes its name, its size and its bytes (NUL-separated), so renaming a
+    file, or moving bytes from one file to the next, changes the hash; the absolute path
+    of the input directory (a container mount) does not.
+    """
+    digest = hashlib.sha256()
+    for name, path in sorted((path.relative_to(root).as_posix(), path) for path in files):
+        data = path.read_bytes()
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
 def load_input(
     input_dir: Path,
     seed: int = SEED,
@@ -298,6 +316,7 @@ def load_input(
             raise DataError(f"{input_dir}: no CSV files found")
         frames = [clean(read_notes(p, encoding, delimiter), str(p), report) for p in files]
     report["files"] = [str(path) for path in files]
+    report["input_sha256"] = input_sha256(input_dir, files)
     report["encoding"] = encoding
     pooled = pd.concat(frames, ignore_index=True)
     if "split" in pooled.columns:

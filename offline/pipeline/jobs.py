@@ -7,6 +7,11 @@ definition or the image's ENTRYPOINT names, outputs synced back to S3 at the
 end of the job. The job's user is the image's USER and the mounted directories
 are created as SageMaker creates them (see `container`); a user that could not
 write them on SageMaker fails here too, before the job starts.
+
+Experiment tracking: a job whose environment names the stack's SageMaker MLflow
+tracking server (`MLFLOW_TRACKING_URI` = its ARN) gets the local store instead
+(`LocalTracking`); nothing else of its environment changes, so the step code is
+the code that runs in AWS and only the URI differs.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +40,11 @@ from offline.pipeline.processes import JobTimeoutError, run_job
 
 CONTAINER_ROOT = "/opt/ml"
 _PYTHONS = ("python", "python3")
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
+_TRACKING_SERVER_ARN = re.compile(
+    r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:mlflow-tracking-server/[A-Za-z0-9-]+$"
+)
 
 
 def pycache_dir() -> Path:
@@ -72,6 +82,45 @@ class PathMap:
 
 
 @dataclass
+class LocalTracking:
+    """The MLflow store that stands in for the stack's tracking server in local jobs.
+
+    `uri` None: jobs run untracked (the variable is removed, as a stack without a
+    tracking server passes none), which is how the cost of tracking is measured.
+    `artifact_root`: for a file-backed store (SQLite), where experiments keep their
+    artifacts; the experiment is created there before the first job logs to it,
+    because a store opened by URI alone would put them under the job's working
+    directory (`./mlruns`). A server URI (http://...) leaves that to the server.
+    """
+
+    uri: str | None
+    artifact_root: Path | None = None
+    _prepared: set[str] = field(default_factory=set)
+
+    def apply(self, environment: dict[str, str]) -> None:
+        """Point a job that names a SageMaker tracking server at this store."""
+        if not _TRACKING_SERVER_ARN.match(environment.get(TRACKING_URI_ENV, "")):
+            return
+        if self.uri is None:
+            environment.pop(TRACKING_URI_ENV)
+            return
+        environment[TRACKING_URI_ENV] = self.uri
+        self._prepare(environment.get(EXPERIMENT_ENV) or "Default")
+
+    def _prepare(self, experiment: str) -> None:
+        if self.artifact_root is None or self.uri is None or experiment in self._prepared:
+            return
+        import mlflow  # noqa: PLC0415 - only a tracked local run needs it
+
+        self.artifact_root.mkdir(parents=True, exist_ok=True)
+        client = mlflow.MlflowClient(tracking_uri=self.uri)
+        if client.get_experiment_by_name(experiment) is None:
+            location = self.artifact_root / experiment
+            client.create_experiment(experiment, artifact_location=str(location))
+        self._prepared.add(experiment)
+
+
+@dataclass
 class Jobs:
     """Runs the jobs of one execution against local AWS."""
 
@@ -80,6 +129,7 @@ class Jobs:
     scope: Scope
     images: Mapping[str, Path]
     aws_environment: Mapping[str, str]
+    tracking: LocalTracking = field(default_factory=lambda: LocalTracking(None))
 
     # -- processing -------------------------------------------------------------------------
     def processing(self, step: Mapping[str, Any], step_dir: Path, log_path: Path) -> str:
@@ -249,6 +299,7 @@ class Jobs:
         # saves compiling pandas/scikit-learn every time (seconds per step).
         environment.setdefault("PYTHONPYCACHEPREFIX", str(pycache_dir()))
         environment |= {str(k): to_text(v) for k, v in arguments.get("Environment", {}).items()}
+        self.tracking.apply(environment)
         environment |= dict(extra_env or {})
         environment |= dict(self.aws_environment)
         environment["PYTHONUNBUFFERED"] = "1"

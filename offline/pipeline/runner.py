@@ -11,6 +11,15 @@ A code URI whose content hash differs from the local script means the
 definition was generated from other code; the run refuses rather than report
 results for code it did not run. One run at a time per work directory (a lock
 in it); the run's record is written to `<workdir>/run.json`.
+
+The train and evaluate jobs log to MLflow exactly as in AWS; only the tracking
+URI differs (`jobs.LocalTracking`): `tracking_uri` if the caller passes one, else
+the SQLite store `<workdir>/../mlflow/mlflow.db` with artifacts in
+`<workdir>/../mlflow/artifacts` (build/local/mlflow for the default work
+directory build/local/<stack>: what `python -m offline.mlflow_ui serve` opens).
+It lives beside the work directory, not in it, because every run empties its
+work directory and the runs of a stack accumulate in the store, as on the
+tracking server. `tracking=False` runs the jobs untracked (to measure the cost).
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ from offline.pipeline.container import local_images
 from offline.pipeline.errors import LocalRunError
 from offline.pipeline.expressions import ExpressionError, Scope, declared_parameters
 from offline.pipeline.graph import all_steps, topological_order
-from offline.pipeline.jobs import Jobs, pycache_dir, split_s3_uri
+from offline.pipeline.jobs import Jobs, LocalTracking, pycache_dir, split_s3_uri
 from offline.pipeline.local_stack import Echo, StackOutputs, approval_event, provision
 from offline.pipeline.processes import WorkdirBusyError, locked_workdir
 
@@ -43,6 +52,7 @@ __all__ = [
     "StepRun",
     "WorkdirBusyError",
     "approval_event",
+    "local_tracking",
     "locked_workdir",
     "pycache_dir",
     "run_local",
@@ -50,6 +60,8 @@ __all__ = [
 ]
 
 EXECUTION_ID = "local-execution"
+MLFLOW_DIR = "mlflow"
+"""The local MLflow store's directory, beside the work directory."""
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 ApprovalHook = Callable[[dict[str, Any], LocalAws], None]
@@ -79,6 +91,8 @@ class RunResult:
     """Condition step name -> what it compared, one line per condition (`... -> False`)."""
     rejected_by: str | None = None
     """The condition step that sent the run down its else branch (the model not approved)."""
+    tracking_uri: str | None = None
+    """The MLflow store the jobs logged to (None: the definition tracks nothing, or untracked)."""
     seconds: float = 0.0
 
     @property
@@ -103,6 +117,17 @@ def run_local(
         return run_locked(definition, outputs, aws, workdir, **options)
 
 
+def local_tracking(workdir: Path, tracking_uri: str | None = None) -> LocalTracking:
+    """The store local jobs log to: `tracking_uri`, else SQLite beside `workdir` (see above)."""
+    if tracking_uri is None:
+        store = workdir.resolve().parent / MLFLOW_DIR
+        return LocalTracking(f"sqlite:///{store / 'mlflow.db'}", store / "artifacts")
+    if tracking_uri.startswith("sqlite:///"):
+        database = Path(tracking_uri.removeprefix("sqlite:///"))
+        return LocalTracking(tracking_uri, database.parent / "artifacts")
+    return LocalTracking(tracking_uri)
+
+
 def run_locked(
     definition: str | Mapping[str, Any],
     outputs: StackOutputs,
@@ -115,12 +140,16 @@ def run_locked(
     images: Mapping[str, Path] | None = None,
     on_approved: ApprovalHook | None = None,
     echo: Echo = print,
+    tracking_uri: str | None = None,
+    tracking: bool = True,
 ) -> RunResult:
     """Provision local AWS for the stack, upload the dataset, run every step of `definition`.
 
     The caller holds `workdir`'s lock (`locked_workdir`). `images` maps image repository
-    names to Dockerfiles (default: the images the ops stack builds). Raises LocalRunError
-    (with the failing step's log) if anything fails.
+    names to Dockerfiles (default: the images the ops stack builds). `tracking_uri`: the
+    MLflow store that replaces the stack's tracking server (default: SQLite beside
+    `workdir`, `local_tracking`); `tracking=False`: the jobs run untracked. Raises
+    LocalRunError (with the failing step's log) if anything fails.
     """
     document = json.loads(definition) if isinstance(definition, str) else dict(definition)
     started = time.perf_counter()
@@ -148,6 +177,7 @@ def run_locked(
         scripts=scripts,
         images=images,
         echo=echo,
+        tracking=local_tracking(workdir, tracking_uri) if tracking else LocalTracking(None),
     )
     execution.upload_code()
     try:
@@ -161,6 +191,11 @@ def run_locked(
     return result
 
 
+def _tracks(definition: Mapping[str, Any]) -> bool:
+    """The definition names an MLflow resource (its jobs then get the tracking URI)."""
+    return bool((definition.get("MlflowConfig") or {}).get("MlflowResourceArn"))
+
+
 class _Execution:
     def __init__(
         self,
@@ -172,6 +207,7 @@ class _Execution:
         scripts: Mapping[str, Path],
         images: Mapping[str, Path] | None,
         echo: Echo,
+        tracking: LocalTracking,
     ) -> None:
         self.definition = definition
         self.aws = aws
@@ -187,9 +223,12 @@ class _Execution:
             scope,
             local_images() if images is None else images,
             aws.environment(),
+            tracking,
         )
         self.steps = {step["Name"]: step for step in all_steps(definition)}
         self.result = RunResult()
+        if tracking.uri is not None and _tracks(definition):
+            self.result.tracking_uri = tracking.uri
 
     def upload_code(self) -> None:
         """Put each local script at the content-addressed URI the definition names for it."""

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from ml.lineage import METADATA_KEYS
 from ml.pipeline.code import STEP_SCRIPTS
 from ml.pipeline.contract import (
     STEP_NAMES,
@@ -159,6 +160,7 @@ def test_parameters(definition: dict[str, Any], config: PipelineConfig) -> None:
         "Seed": ("Integer", 42),
         "MetricThreshold": ("Float", 0.2),
         "BaselineMargin": ("Float", 0.1),
+        "ChampionTolerance": ("Float", 0.01),
     }
     steps = steps_by_name(definition)
     train = steps["train-model"]["Arguments"]["HyperParameters"]
@@ -192,10 +194,20 @@ def test_parameters(definition: dict[str, Any], config: PipelineConfig) -> None:
     for flag, parameter in (
         ("--threshold", "MetricThreshold"),
         ("--baseline-margin", "BaselineMargin"),
+        ("--champion-tolerance", "ChampionTolerance"),
     ):
         assert evaluate[evaluate.index(flag) + 1] == {
             "Std:Join": {"On": "", "Values": [{"Get": f"Parameters.{parameter}"}]}
         }
+    # The champion is the stack's group's; the train split gives the data hash and vocabulary.
+    assert evaluate[evaluate.index("--model-package-group") + 1] == config.model_package_group
+    assert evaluate[evaluate.index("--train-dir") + 1] == "/opt/ml/processing/input/train"
+    inputs = steps["evaluate-model"]["Arguments"]["ProcessingInputs"]
+    (train_input,) = [i for i in inputs if i["InputName"] == "train"]
+    assert train_input["S3Input"]["LocalPath"] == "/opt/ml/processing/input/train"
+    assert train_input["S3Input"]["S3Uri"] == {
+        "Get": "Steps.preprocess-data.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri"
+    }
 
 
 def _json_get(path: str) -> dict[str, Any]:
@@ -231,6 +243,11 @@ def test_condition_judges_the_configured_metric_against_threshold_and_baseline(
             "LeftValue": _json_get(f"baseline_comparison.{metric}.margin"),
             "RightValue": {"Get": "Parameters.BaselineMargin"},
         },
+        {
+            "Type": "LessThanOrEqualTo",
+            "LeftValue": _json_get("champion.shortfall"),
+            "RightValue": {"Get": "Parameters.ChampionTolerance"},
+        },
     ]
     evaluate = steps["evaluate-model"]["Arguments"]["AppSpecification"]["ContainerArguments"]
     assert evaluate[evaluate.index("--metric") + 1] == metric
@@ -255,6 +272,25 @@ def test_register_attaches_metrics_to_the_stack_group(
     assert statistics["S3Uri"]["Std:Join"]["Values"][-1] == "evaluation.json"
     (container,) = register["InferenceSpecification"]["Containers"]
     assert container["ModelDataUrl"] == {"Get": "Steps.train-model.ModelArtifacts.S3ModelArtifacts"}
+    # Why the package was (not) approved, in words, and the run's lineage, from the report.
+    assert register["ModelPackageDescription"] == _json_get("summary")
+    assert register["CustomerMetadataProperties"] == {
+        key: _json_get(f"lineage.{key}") for key in METADATA_KEYS
+    }
+    drift = register["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]
+    assert drift["ContentType"] == "application/json"
+    assert drift["S3Uri"] == {
+        "Std:Join": {
+            "On": "/",
+            "Values": [
+                {
+                    "Get": "Steps.evaluate-model.ProcessingOutputConfig.Outputs['evaluation']"
+                    ".S3Output.S3Uri"
+                },
+                "drift_baseline.json",
+            ],
+        }
+    }
 
 
 def test_code_comes_from_the_content_addressed_uris(
@@ -331,6 +367,7 @@ def test_outputs_are_scoped_per_execution(
         ("cache_expire_after", "30 days", "ISO 8601"),
         ("metric_threshold", 1.5, "metric_threshold"),
         ("baseline_margin", -0.1, "baseline_margin"),
+        ("champion_tolerance", 1.5, "champion_tolerance must be 0-1"),
         ("approval_metric", "auc", "approval_metric must be one of"),
         ("conflicts", "first", "conflicts must be one of"),
         ("trainer", TrainerConfig(hash_bits=30), "trainer.hash_bits must be 10-24"),

@@ -146,6 +146,7 @@ def test_step_scripts_restate_the_same_defaults() -> None:
     assert evaluate.DEFAULT_METRIC == limits.DEFAULT_APPROVAL_METRIC
     assert limits.METRIC_THRESHOLD.default == evaluate.DEFAULT_THRESHOLD
     assert limits.BASELINE_MARGIN.default == evaluate.DEFAULT_BASELINE_MARGIN
+    assert limits.CHAMPION_TOLERANCE.default == evaluate.DEFAULT_CHAMPION_TOLERANCE
     assert preprocess.CONFLICT_POLICIES == limits.CONFLICT_POLICIES
     assert preprocess.DEFAULT_CONFLICT_POLICY == limits.DEFAULT_CONFLICT_POLICY
 

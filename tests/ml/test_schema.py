@@ -1,7 +1,7 @@
 """Every generated definition validates against AWS's published definition schema.
 
 The schema lives in ../shared/reference (CI has it; a fresh clone may not).
-It predates five parts of the definition language and the APIs the pipeline
+It predates seven parts of the definition language and the APIs the pipeline
 needs, so the test adds exactly those to an in-memory copy and nothing else:
 
 - `PropertyFiles` on processing steps (how `evaluation.json` is declared);
@@ -11,7 +11,9 @@ needs, so the test adds exactly those to an in-memory copy and nothing else:
 - `Environment` of training steps (CreateTrainingJob's `Environment`, a
   TrainingEnvironmentMap in botocore: the tracking URI and the run's lineage);
 - the top-level `MlflowConfig` (`MlflowResourceArn`, `MlflowExperimentName`:
-  what sagemaker SDK v3 writes for a pipeline tracked in MLflow).
+  what sagemaker SDK v3 writes for a pipeline tracked in MLflow);
+- `CustomerMetadataProperties` and `DriftCheckBaselines` of the register step
+  (CreateModelPackage's fields: the package's lineage and its drift baseline).
 
 Every other part of the definition is validated as published, strictly.
 """
@@ -110,6 +112,23 @@ def with_language_gaps_filled(schema: dict[str, Any]) -> dict[str, Any]:
         "required": ["MlflowResourceArn"],
         "additionalProperties": False,
     }
+    register = definitions["RegisterModelStep"]["properties"]["Arguments"]["properties"]
+    register["CustomerMetadataProperties"] = {
+        "type": "object",
+        "additionalProperties": {"$ref": "#/definitions/StringArgumentValue"},
+    }
+    source = register["ModelMetrics"]["properties"]["ModelQuality"]["properties"]["Statistics"]
+    register["DriftCheckBaselines"] = {
+        "type": "object",
+        "properties": {
+            "ModelDataQuality": {
+                "type": "object",
+                "properties": {"Statistics": source, "Constraints": source},
+                "additionalProperties": False,
+            }
+        },
+        "additionalProperties": False,
+    }
     definitions["ProcessingStep"]["properties"]["PropertyFiles"] = {
         "type": "array",
         "items": {
@@ -158,7 +177,12 @@ def without_known_gaps(value: Any, *, training: bool = False) -> Any:
     if isinstance(value, dict):
         if "Std:Join" in value or "Std:JsonGet" in value:
             return {"Get": "Parameters.Placeholder"}
-        dropped = {"PropertyFiles", "MlflowConfig"} | ({"Environment"} if training else set())
+        dropped = {
+            "PropertyFiles",
+            "MlflowConfig",
+            "CustomerMetadataProperties",
+            "DriftCheckBaselines",
+        } | ({"Environment"} if training else set())
         inner = value.get("Type") == "Training"
         return {
             k: without_known_gaps(v, training=inner or (training and k == "Arguments"))

@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import os
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +20,12 @@ from typing import Any
 
 import pytest
 
+from ml import lineage
 from ml.data.synthetic import generate
 from ml.pipeline.code import STEP_SCRIPTS, content_hash
 from offline.aws import LocalAws, local_aws
 from offline.deployer import LocalDeployer, local_config
+from offline.mlflow_ui import running_server
 from offline.pipeline import cli
 from offline.pipeline.container import local_images, read_image
 from offline.pipeline.expressions import Scope, declared_parameters
@@ -128,6 +131,102 @@ def test_the_package_is_registered_with_the_evaluation_report(demo: Demo) -> Non
     assert demo.record["approval_status"] == "Approved"
 
 
+def test_the_package_carries_the_lineage_the_reason_and_the_drift_baseline(demo: Demo) -> None:
+    request = json.loads((demo.workdir / "steps/register-model/log.txt").read_text())
+    report = demo.record["metrics"]
+    assert request["CustomerMetadataProperties"] == report["lineage"]
+    assert set(report["lineage"]) == set(lineage.METADATA_KEYS)
+    assert report["lineage"]["commit"] != "none"
+    assert report["lineage"]["training_image"].startswith("111111111111.dkr.ecr.")
+    assert len(report["lineage"]["data_sha256"]) == 64
+    assert request["ModelPackageDescription"] == report["summary"]
+    assert report["summary"].startswith("approved: macro_f1 ")
+    drift = request["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]
+    assert drift["S3Uri"].endswith("/evaluate-model/evaluation/drift_baseline.json")
+
+
+def _tracked_run(demo: Demo) -> Any:
+    import mlflow  # noqa: PLC0415
+
+    client = mlflow.MlflowClient(tracking_uri=demo.record["tracking_uri"])
+    return client, client.get_run(demo.record["metrics"]["lineage"]["mlflow_run_id"])
+
+
+TRACKED_PARAMS = {
+    "c",
+    "hash-bits",
+    "max-features",
+    "ngram-max",
+    "class-weight",
+    "seed",
+    "trainer",
+    "approval_metric",
+    "metric_threshold",
+    "baseline_margin",
+    "champion_tolerance",
+    "model_package_group",
+}
+TRACKED_TAGS = {
+    "commit",
+    "training_image",
+    "training_image_digest",
+    "data_sha256",
+    "pipeline_execution_arn",
+    "stack",
+}
+TRACKED_ARTIFACTS = [
+    "classification_report.txt",
+    "confusion_matrix.png",
+    "evaluation.json",
+    "model",
+]
+
+
+def test_the_run_is_tracked_in_the_local_mlflow_store(demo: Demo) -> None:
+    # Beside the work directory (every run empties that), as build/local/mlflow is.
+    store = demo.workdir.parent / "mlflow"
+    assert demo.record["tracking_uri"] == f"sqlite:///{store / 'mlflow.db'}"
+    client, run = _tracked_run(demo)
+    assert run.info.run_name == "local-execution"
+    assert run.info.status == "FINISHED"
+    assert client.get_experiment(run.info.experiment_id).name == "promote-code-dev"
+    assert set(run.data.params) == TRACKED_PARAMS
+    assert run.data.params["model_package_group"] == "promote-code-dev-models"
+    report = demo.record["metrics"]
+    metrics = run.data.metrics
+    assert metrics["macro_f1"] == report["multiclass_classification_metrics"]["macro_f1"]["value"]
+    assert {"train_accuracy", "validation_macro_f1", "baseline.macro_f1"} <= set(metrics)
+    assert len([m for m in metrics if m.startswith("f1.")]) == len(report["per_class_f1"])
+    tags = run.data.tags
+    assert set(tags) >= TRACKED_TAGS
+    assert tags["data_sha256"] == report["lineage"]["data_sha256"]
+    assert tags["commit"] == report["lineage"]["commit"]
+    assert [a.path for a in client.list_artifacts(run.info.run_id)] == TRACKED_ARTIFACTS
+    assert run.info.artifact_uri.startswith(str(store / "artifacts"))
+
+
+def test_the_run_reads_back_through_a_real_mlflow_servers_rest_api(demo: Demo) -> None:
+    _, run = _tracked_run(demo)
+    with running_server(demo.workdir.parent / "mlflow") as url:
+
+        def get(path: str) -> Any:
+            with urllib.request.urlopen(f"{url}/api/2.0/mlflow/{path}", timeout=30) as answer:
+                return json.loads(answer.read())
+
+        found = get(f"runs/get?run_id={run.info.run_id}")["run"]
+        artifacts = get(f"artifacts/list?run_id={run.info.run_id}")["files"]
+        model = get(f"artifacts/list?run_id={run.info.run_id}&path=model")["files"]
+    assert found["info"]["run_name"] == "local-execution"
+    assert {p["key"] for p in found["data"]["params"]} == TRACKED_PARAMS
+    metrics = {m["key"]: m["value"] for m in found["data"]["metrics"]}
+    assert metrics == pytest.approx(run.data.metrics)
+    assert {t["key"] for t in found["data"]["tags"]} >= TRACKED_TAGS
+    assert [a["path"] for a in artifacts] == TRACKED_ARTIFACTS
+    assert [a["path"] for a in model] == ["model/model.tar.gz"]
+    with pytest.raises(OSError):  # the server is gone with its process group
+        urllib.request.urlopen(f"{url}/health", timeout=5)
+
+
 def test_the_approval_hook_gets_the_eventbridge_event(demo: Demo) -> None:
     (path,) = demo.record["events"]
     event = json.loads(Path(path).read_text())
@@ -175,6 +274,10 @@ def test_the_real_condition_follows_its_parameter_and_report(
     assert outcome(MetricThreshold=str(macro_f1)) is True
     assert outcome(MetricThreshold=str(macro_f1 + 1e-6)) is False
     assert outcome(BaselineMargin=str(margin + 1e-6)) is False
+    # No champion: shortfall 0.0, which any tolerance >= 0 admits.
+    assert report["champion"]["shortfall"] == 0.0
+    assert outcome(ChampionTolerance="0") is True
+    assert outcome(ChampionTolerance="-0.001") is False
     training = next(s for s in definition["Steps"] if s["Type"] == "Training")
     scope = Scope(declared_parameters(definition, {"RegularizationC": "0.5", "HashBits": "12"}), {})
     hyperparameters = scope.resolve(training["Arguments"]["HyperParameters"])

@@ -1,0 +1,297 @@
+"""Lineage facts and MLflow tracking of train-model and evaluate-model, in-process.
+
+The steps log through the real `mlflow` client to a SQLite store in the test's
+directory, prepared as the local run prepares it (`offline.pipeline.jobs.LocalTracking`),
+and the run is read back with `mlflow.MlflowClient`. The local pipeline run's own
+run, read through a real `mlflow server`, is in tests/offline/test_local_run.py.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ml import lineage
+from ml.data.synthetic import generate
+from ml.steps import evaluate, preprocess, train
+from offline.pipeline.jobs import LocalTracking
+
+TRACKING_ARN = "arn:aws:sagemaker:eu-west-1:222222222222:mlflow-tracking-server/promote-code-dev"
+IMAGE = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/promote-code/training@sha256:" + "cd" * 32
+EXECUTION_ARN = "arn:aws:sagemaker:eu-west-1:222222222222:pipeline/p/execution/abc123def"
+COMMIT = "1f" * 20
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("tracking")
+    (root / "in").mkdir()
+    generate(notes_per_specialty=12).to_csv(root / "in" / "notes.csv", index=False)
+    preprocess.preprocess(root / "in", root / "out")
+    return root / "out"
+
+
+def job_environment(uri: str) -> dict[str, str]:
+    """What run_environment gives the train and evaluate jobs (the URI aside)."""
+    return {
+        "MLFLOW_TRACKING_URI": uri,
+        "MLFLOW_EXPERIMENT_NAME": "promote-code-dev",
+        "PROMOTE_COMMIT": COMMIT,
+        "PROMOTE_TRAINING_IMAGE": IMAGE,
+        "PROMOTE_PIPELINE_EXECUTION_ARN": EXECUTION_ARN,
+    }
+
+
+# -- lineage facts -------------------------------------------------------------------------
+def test_input_sha256_hashes_names_and_bytes_not_the_directory(tmp_path: Path) -> None:
+    def digest(directory: Path, files: dict[str, bytes]) -> str:
+        directory.mkdir(parents=True)
+        for name, data in files.items():
+            (directory / name).write_bytes(data)
+        return preprocess.input_sha256(directory, sorted(directory.iterdir()))
+
+    base = {"a.csv": b"x,y\n1,2\n", "b.csv": b"x,y\n3,4\n"}
+    same = digest(tmp_path / "one", base)
+    assert same == digest(tmp_path / "elsewhere" / "two", dict(reversed(base.items())))
+    assert same != digest(tmp_path / "byte", {**base, "b.csv": b"x,y\n3,5\n"})
+    assert same != digest(tmp_path / "renamed", {"a.csv": base["a.csv"], "c.csv": base["b.csv"]})
+    # Bytes moved from one file to the next: the sizes keep the boundary in the hash.
+    moved = {"a.csv": b"x,y\n1,2\nx", "b.csv": b",y\n3,4\n"}
+    assert same != digest(tmp_path / "moved", moved)
+
+
+def test_the_data_report_carries_the_dataset_hash(splits: Path) -> None:
+    report = json.loads((splits / "train" / "data_report.json").read_text())
+    csv = splits.parent / "in" / "notes.csv"
+    assert report["input_sha256"] == preprocess.input_sha256(csv.parent, [csv])
+    assert len(report["input_sha256"]) == 64
+
+
+def test_lineage_keys_are_the_registrys_and_every_value_is_a_string(
+    splits: Path, tmp_path: Path
+) -> None:
+    model = tmp_path / "model"
+    train.train(splits / "train", None, model, train.Hyperparameters())
+    untracked = evaluate.run(model, splits / "test", tmp_path / "a", environ={})
+    assert evaluate.LINEAGE_KEYS == lineage.METADATA_KEYS
+    facts = untracked["lineage"]
+    assert tuple(sorted(facts)) == tuple(sorted(lineage.METADATA_KEYS))
+    assert all(isinstance(v, str) and v for v in facts.values())
+    # No environment, no --train-dir: absent facts are "none", never empty.
+    for key in ("commit", "training_image", "data_sha256", "mlflow_run_id", "mlflow_tracking_arn"):
+        assert facts[key] == "none", key
+    assert facts["metric"] == "macro_f1"
+    assert float(facts["metric_value"]) == pytest.approx(untracked["approval"]["value"], abs=1e-6)
+
+    environment = {
+        "PROMOTE_COMMIT": COMMIT,
+        "PROMOTE_TRAINING_IMAGE": IMAGE,
+        "MLFLOW_TRACKING_URI": TRACKING_ARN,
+    }
+    model_json = json.loads((model / "model.json").read_text())
+    (model / "model.json").write_text(json.dumps({**model_json, "mlflow_run_id": "r1"}))
+    facts = evaluate.lineage(environment, untracked, "ab" * 32, "r1")
+    assert facts["commit"] == COMMIT
+    assert facts["training_image"] == IMAGE
+    assert facts["data_sha256"] == "ab" * 32
+    assert facts["mlflow_run_id"] == "r1"
+    assert facts["mlflow_tracking_arn"] == TRACKING_ARN
+    # A local store is not a tracking server ARN: the package names none.
+    local = evaluate.lineage({"MLFLOW_TRACKING_URI": "sqlite:///x.db"}, untracked, "none", "r1")
+    assert local["mlflow_tracking_arn"] == "none"
+
+
+# -- MLflow ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tracked(splits: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """train-model and evaluate-model run with a tracking URI, as the local run prepares it."""
+    root = tmp_path_factory.mktemp("tracked")
+    store = LocalTracking(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts")
+    environment = job_environment(TRACKING_ARN)
+    store.apply(environment)  # what the local runner does to a job's environment
+    assert environment["MLFLOW_TRACKING_URI"] == store.uri
+    model = root / "model"
+    env = {
+        **environment,
+        "SM_CHANNEL_TRAIN": str(splits / "train"),
+        "SM_CHANNEL_VALIDATION": str(splits / "validation"),
+        "SM_MODEL_DIR": str(model),
+        "SM_OUTPUT_DIR": str(root),
+        "SM_HPS": json.dumps({"c": "0.5", "hash-bits": "16", "trainer": "tfidf-linear"}),
+    }
+    assert train.main([], env) == 0
+    report = evaluate.run(
+        model,
+        splits / "test",
+        root / "evaluation",
+        train_dir=splits / "train",
+        threshold=0.25,
+        environ=environment,
+    )
+    import mlflow  # noqa: PLC0415
+
+    client = mlflow.MlflowClient(tracking_uri=store.uri)
+    run_id = json.loads((model / "model.json").read_text())["mlflow_run_id"]
+    return {"client": client, "run": client.get_run(run_id), "report": report, "root": root}
+
+
+def test_train_creates_the_run_and_evaluate_logs_into_the_same_one(
+    tracked: dict[str, Any],
+) -> None:
+    run = tracked["run"]
+    assert tracked["report"]["lineage"]["mlflow_run_id"] == run.info.run_id
+    assert run.info.run_name == "abc123def"  # the pipeline execution id
+    assert run.info.status == "FINISHED"
+    experiment = tracked["client"].get_experiment(run.info.experiment_id)
+    assert experiment.name == "promote-code-dev"
+    assert len(tracked["client"].search_runs([run.info.experiment_id])) == 1
+
+
+def test_the_run_has_every_parameter(tracked: dict[str, Any]) -> None:
+    assert tracked["run"].data.params == {
+        "c": "0.5",
+        "hash-bits": "16",
+        "max-features": str(train.Hyperparameters.max_features),
+        "ngram-max": str(train.Hyperparameters.ngram_max),
+        "class-weight": "balanced",
+        "seed": "42",
+        "trainer": "tfidf-linear",
+        "approval_metric": "macro_f1",
+        "metric_threshold": "0.25",
+        "baseline_margin": "0.1",
+        "champion_tolerance": "0.01",
+        "model_package_group": "none",
+    }
+
+
+def test_the_run_has_the_training_and_evaluation_metrics(tracked: dict[str, Any]) -> None:
+    metrics = tracked["run"].data.metrics
+    report = tracked["report"]
+    scores = report["multiclass_classification_metrics"]
+    for name in ("accuracy", "macro_f1", "weighted_f1"):
+        assert metrics[name] == pytest.approx(scores[name]["value"])
+        assert metrics[f"baseline.{name}"] == pytest.approx(report["baseline"][name])
+    for name in ("train_accuracy", "train_macro_f1", "validation_accuracy", "train_seconds"):
+        assert name in metrics, name
+    assert metrics["validation_macro_f1"] > 0.5
+    per_class = {k: v for k, v in metrics.items() if k.startswith("f1.")}
+    assert len(per_class) == len(report["per_class_f1"]) == 8
+    assert metrics["f1.Cardiovascular_Pulmonary"] == pytest.approx(
+        report["per_class_f1"]["Cardiovascular / Pulmonary"]
+    )
+    assert metrics["champion.shortfall"] == 0.0
+    assert "champion.value" not in metrics  # no champion
+
+
+def test_the_run_has_the_lineage_tags(tracked: dict[str, Any], splits: Path) -> None:
+    tags = {k: v for k, v in tracked["run"].data.tags.items() if not k.startswith("mlflow.")}
+    data = json.loads((splits / "train" / "data_report.json").read_text())["input_sha256"]
+    assert tags == {
+        "commit": COMMIT,
+        "training_image": IMAGE,
+        "training_image_digest": "sha256:" + "cd" * 32,
+        "data_sha256": data,
+        "pipeline_execution_arn": EXECUTION_ARN,
+        "stack": "promote-code-dev",
+    }
+    assert tracked["report"]["lineage"]["data_sha256"] == data
+
+
+def test_the_run_has_the_report_the_matrix_and_the_model(tracked: dict[str, Any]) -> None:
+    client, run_id = tracked["client"], tracked["run"].info.run_id
+    assert [a.path for a in client.list_artifacts(run_id)] == [
+        "classification_report.txt",
+        "confusion_matrix.png",
+        "evaluation.json",
+        "model",
+    ]
+    assert [a.path for a in client.list_artifacts(run_id, "model")] == ["model/model.joblib"]
+    local = Path(client.download_artifacts(run_id, "", str(tracked["root"] / "download")))
+    assert (local / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    logged = json.loads((local / "evaluation.json").read_text())
+    assert logged == tracked["report"]
+    assert tracked["report"]["summary"] in (local / "classification_report.txt").read_text()
+    # The artifacts live in the store's artifact root, not under a job's working directory.
+    artifact_uri = tracked["run"].info.artifact_uri
+    assert artifact_uri.startswith(str(tracked["root"] / "artifacts" / "promote-code-dev"))
+
+
+def test_without_a_tracking_uri_mlflow_is_never_imported(splits: Path, tmp_path: Path) -> None:
+    script = f"""
+import sys
+from pathlib import Path
+from ml.steps import evaluate, train
+train.train(Path({str(splits / "train")!r}), None, Path({str(tmp_path / "m")!r}),
+            train.Hyperparameters(hash_bits=12))
+evaluate.run(Path({str(tmp_path / "m")!r}), Path({str(splits / "test")!r}),
+             Path({str(tmp_path / "e")!r}), environ={{}})
+assert not [m for m in sys.modules if m == "mlflow" or m.startswith("mlflow.")], "imported"
+assert "matplotlib" not in sys.modules
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_run_that_cannot_be_created_fails_train_before_the_fit(
+    splits: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A tracking server that is not there (no retries: MLflow's default retries for minutes).
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **job_environment(f"http://127.0.0.1:{port}"),
+        "SM_CHANNEL_TRAIN": str(splits / "train"),
+        "SM_MODEL_DIR": str(tmp_path / "model"),
+        "SM_OUTPUT_DIR": str(tmp_path),
+    }
+    assert train.main([], env) == 1
+    err = capsys.readouterr().err
+    assert f"train-model failed: MLflow http://127.0.0.1:{port}: cannot create the run" in err
+    assert "cannot create the run" in err
+    assert not (tmp_path / "model").exists()  # failed before the fit
+    assert "cannot create the run" in (tmp_path / "failure").read_text()
+
+
+def test_evaluate_fails_when_its_run_cannot_be_resumed(
+    splits: Path, tracked: dict[str, Any], tmp_path: Path
+) -> None:
+    model = tracked["root"] / "model"
+    uri = tracked["client"].tracking_uri
+    environment = {**job_environment(uri)}
+    copy = tmp_path / "model"
+    copy.mkdir()
+    for path in model.iterdir():
+        (copy / path.name).write_bytes(path.read_bytes())
+    metadata = json.loads((copy / "model.json").read_text())
+    (copy / "model.json").write_text(json.dumps({**metadata, "mlflow_run_id": "0" * 32}))
+    with pytest.raises(evaluate.TrackingError, match=f"cannot open run {'0' * 32}"):
+        evaluate.run(copy, splits / "test", tmp_path / "e", environ=environment)
+    assert not (tmp_path / "e").exists()
+
+
+def test_a_logging_failure_is_a_warning_not_a_lost_evaluation(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def refuse(*_: Any) -> None:
+        raise ConnectionError("server went away\nsecond line")
+
+    tracking = evaluate.Tracking(client=None, run_id="r1", uri="http://127.0.0.1:1", warnings=[])
+    tracking.attempt("confusion_matrix.png", refuse, "r1")
+    assert tracking.warnings == [
+        "warning: MLflow http://127.0.0.1:1: could not log confusion_matrix.png to run r1: "
+        "server went away"
+    ]
+    assert capsys.readouterr().err.strip() == tracking.warnings[0]
