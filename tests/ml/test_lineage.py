@@ -249,7 +249,8 @@ def test_an_unreachable_tracking_server_is_reported_not_raised(registry: Registr
     # The package names its server; it wins over the fallback URI.
     deployed(registry, {**LINEAGE, lineage.MLFLOW_TRACKING_ARN: server})
 
-    (variant,) = lineage.chain(registry.sagemaker, ENDPOINT, tracking_uri="sqlite:///x").variants
+    unused = "sqlite:///nonexistent-dir/never-opened.db"
+    (variant,) = lineage.chain(registry.sagemaker, ENDPOINT, tracking_uri=unused).variants
 
     assert variant.run is not None
     assert variant.run.tracking_uri == server
@@ -263,7 +264,8 @@ def test_without_the_mlflow_package_the_run_is_not_reachable(
     deployed(registry)
     monkeypatch.setitem(sys.modules, "mlflow", None)  # `import mlflow` raises ImportError
 
-    (variant,) = lineage.chain(registry.sagemaker, ENDPOINT, tracking_uri="sqlite:///x").variants
+    unused = "sqlite:///nonexistent-dir/never-opened.db"
+    (variant,) = lineage.chain(registry.sagemaker, ENDPOINT, tracking_uri=unused).variants
 
     assert variant.run is not None
     assert variant.run.state == "not reachable: the mlflow package is not installed"
@@ -353,7 +355,8 @@ def test_command_json_is_the_chain(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     deployed(registry)
-    outputs = {"endpoint_name": ENDPOINT, "region": REGION, "mlflow_tracking_arn": "sqlite:///x"}
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"  # never a file in the working directory
+    outputs = {"endpoint_name": ENDPOINT, "region": REGION, "mlflow_tracking_arn": store}
     fake_pulumi(tmp_path, monkeypatch, outputs)
     capsys.readouterr()
 
@@ -362,10 +365,10 @@ def test_command_json_is_the_chain(
     document = json.loads(capsys.readouterr().out)
     assert code == 0
     assert lineage.Lineage.from_dict(document) == lineage.chain(
-        registry.sagemaker, ENDPOINT, tracking_uri="sqlite:///x"
+        registry.sagemaker, ENDPOINT, tracking_uri=store
     )
     # The stack's tracking server is used for the run the package names.
-    assert document["variants"][0]["run"]["tracking_uri"] == "sqlite:///x"
+    assert document["variants"][0]["run"]["tracking_uri"] == store
 
 
 @pytest.mark.parametrize("missing", ["endpoint_name", "region"])
