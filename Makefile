@@ -16,12 +16,13 @@ plan: setup
 
 # Plan every stack; prove a commit in staging locally (train, deploy, ml.verify); plan prod
 # with that real record instead of the simulated one; run prod's drift loop (monitor, alarm,
-# retraining trigger) on local AWS; then run dev's pipeline.
+# retraining trigger) on local AWS; then run dev's pipeline twice (the retrain meets the first
+# run's model as its champion), tracked in build/local/mlflow, ending with the lineage chain.
 demo: plan
 	$(UV) run promote pipeline run --local --stack staging --verify
 	$(UV) run promote plan --stack prod --json --policies
 	$(UV) run promote monitor --local --stack prod
-	$(UV) run promote pipeline run --local --stack dev
+	$(UV) run promote pipeline run --local --stack dev --runs 2
 
 lint: setup
 	$(UV) run ruff check .

@@ -58,6 +58,9 @@ METRIC_VALUE: Final = "metric_value"
 CHAMPION_METRIC_VALUE: Final = "champion_metric_value"
 """The approved champion's score on the same split; absent when there was no champion."""
 
+ABSENT: Final = "none"
+"""The value of a key whose fact the run did not have."""
+
 METADATA_KEYS: Final = (
     COMMIT,
     TRAINING_IMAGE,
@@ -144,7 +147,10 @@ class ModelPackage:
     """InferenceSpecification.Containers[].Image: what the endpoint serves."""
 
     def fact(self, key: str) -> str:
-        return self.metadata.get(key, "")
+        """The package's value of `key`; "" when absent or "none" (what the pipeline writes
+        for a fact it does not have: SageMaker refuses empty values)."""
+        value = self.metadata.get(key, "")
+        return "" if value == ABSENT else value
 
 
 @dataclass(frozen=True)

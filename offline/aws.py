@@ -151,11 +151,49 @@ def _keep_package_metadata_on_update() -> None:
     SageMakerModelBackend.update_model_package = keeping
 
 
+def _update_endpoint_completes_at_once() -> None:
+    """Give moto the UpdateEndpoint it lacks: the endpoint moves to the new config at once.
+
+    SageMaker runs a blue/green update (DeploymentConfig) and the endpoint is `Updating`
+    until the new fleet serves; locally there is no fleet, so the update is the end state:
+    the new EndpointConfigName, its variants and data capture, `InService`. A second
+    approval in one local session (the demo's retrain) then deploys as it would in AWS.
+    """
+    from moto.core.responses import ActionResult  # noqa: PLC0415 - dev dependency
+    from moto.sagemaker.exceptions import ValidationError  # noqa: PLC0415
+    from moto.sagemaker.models import SageMakerModelBackend  # noqa: PLC0415
+    from moto.sagemaker.responses import SageMakerResponse  # noqa: PLC0415
+
+    def update(self: Any, endpoint_name: str, endpoint_config_name: str) -> Any:
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is None:
+            raise ValidationError(message=f"Could not find endpoint '{endpoint_name}'.")
+        config = self.describe_endpoint_config(endpoint_config_name)
+        endpoint.endpoint_config_name = endpoint_config_name
+        endpoint.production_variants = endpoint._process_production_variants(
+            config["ProductionVariants"]
+        )
+        endpoint.data_capture_config = config["DataCaptureConfig"]
+        endpoint.endpoint_status = "InService"
+        return endpoint
+
+    def respond(self: Any) -> Any:
+        endpoint = self.sagemaker_backend.update_endpoint(
+            endpoint_name=self._get_param("EndpointName"),
+            endpoint_config_name=self._get_param("EndpointConfigName"),
+        )
+        return ActionResult({"EndpointArn": endpoint.arn})
+
+    SageMakerModelBackend.update_endpoint = update
+    SageMakerResponse.update_endpoint = respond
+
+
 def serve() -> int:
     """The server process: listen, say the port on stdout, serve until stdin closes."""
     from moto.server import ThreadedMotoServer  # noqa: PLC0415 - dev dependency, imported on use
 
     _keep_package_metadata_on_update()
+    _update_endpoint_completes_at_once()
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one INFO line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

@@ -140,6 +140,8 @@ def _pipeline_run(args: argparse.Namespace) -> int:
         argv += ["--dataset", str(args.dataset)]
     for name, value in args.parameter:
         argv += ["--parameter", f"{name}={value}"]
+    if args.runs != 1:
+        argv += ["--runs", str(args.runs)]
     return run_locally(argv)
 
 
@@ -195,6 +197,15 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="then prove the commit as the staging promotion job does (ml.verify) and write "
         "<workdir>/verification.json, which `promote plan` then gives the next stack",
+    )
+    run.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        choices=range(1, 6),
+        metavar="N",
+        help="N executions in one local AWS (1-5): from the second on, a retrain that meets "
+        "the champion the runs before approved",
     )
     run.add_argument(
         "--parameter",

@@ -24,12 +24,16 @@ stopped). Every failure is reported in one line, never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from ml.lineage import Lineage, LineageError, format_chain
 from offline.aws import LocalAwsError, local_aws
 from offline.deployer import LocalDeployer, local_config
+from offline.lineage import write_local_lineage
+from offline.mlflow_ui import ui_hint
 from offline.pipeline.errors import EXIT_REJECTED, EXIT_USAGE
 from offline.pipeline.processes import Interrupted, WorkdirBusyError, interruptible
 from offline.pipeline.runner import (
@@ -125,6 +129,31 @@ def print_summary(result: RunResult) -> None:
     print(f"total: {result.seconds:.1f}s")
 
 
+def print_lineage(aws: Any, outputs: dict[str, Any], workdir: Path, result: RunResult) -> None:
+    """The served model's chain, written to `<workdir>/lineage.json`, and the MLflow UI."""
+    endpoint = outputs.get("endpoint_name")
+    if not isinstance(endpoint, str):
+        return
+    try:
+        path = write_local_lineage(aws, endpoint, workdir, tracking_uri=result.tracking_uri)
+    except LineageError as error:
+        print(f"lineage: {error}")
+        return
+    print(f"\nlineage of what {endpoint} serves ({path}):")
+    print(format_chain(Lineage.from_dict(json.loads(path.read_text()))))
+    if result.tracking_uri and result.tracking_uri.startswith("sqlite:///"):
+        store = Path(result.tracking_uri.removeprefix("sqlite:///")).parent
+        print(ui_hint(_shown_path(store)))
+
+
+def _shown_path(path: Path) -> Path:
+    """`path` relative to the working directory when it is inside it (shorter to copy)."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 def rejection(result: RunResult) -> str | None:
     """None if the condition approved the model, else what to tell the user, in words."""
     if result.rejected_by is None:
@@ -179,11 +208,14 @@ def run(
     *,
     verify: bool = False,
     parameters: dict[str, str] | None = None,
+    runs: int = 1,
 ) -> int:
     """Run the stack's planned pipeline locally; the exit status of the module docstring.
 
     `verify`: then prove the run as the staging promotion job does (`ml.verify`), writing
-    `<workdir>/verification.json`; exit 1 if a check fails.
+    `<workdir>/verification.json`; exit 1 if a check fails. `runs`: that many executions
+    in one local AWS (run 2 and later in `<workdir>/run-<n>`, each judged against the
+    champion the runs before approved); the exit status is the last run's.
     """
     try:
         definition, outputs = load_plan(plan_dir, stack)
@@ -200,6 +232,24 @@ def run(
         ):
             result = run_locked(definition, outputs, aws, workdir, on_approved=on_approved, **extra)
             print_summary(result)
+            for number in range(2, runs + 1):
+                # A retrain in the same local AWS: the approved model of the run before is
+                # the champion this run's evaluate-model scores against.
+                print(f"\nretraining (run {number} of {runs}): the group's approved model is the")
+                print("champion evaluate-model scores this run's model against")
+                extra["tracking_uri"] = result.tracking_uri
+                result = run_locked(
+                    definition,
+                    outputs,
+                    aws,
+                    workdir / f"run-{number}",
+                    on_approved=on_approved,
+                    execution_id=f"local-execution-{number}",
+                    **extra,
+                )
+                print_summary(result)
+            if on_approved is not None:
+                print_lineage(aws, _read_plan(plan_dir, stack)[1].outputs, workdir, result)
             rejected = rejection(result)
             if rejected:
                 print(rejected, file=sys.stderr)
@@ -234,6 +284,15 @@ def main(argv: list[str] | None = None, on_approved: ApprovalHook | None = None)
         help="then run staging's checks (ml.verify) and write <workdir>/verification.json",
     )
     parser.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        choices=range(1, 6),
+        metavar="N",
+        help="N executions in one local AWS (1-5): from the second on, a retrain that meets "
+        "the champion the runs before approved",
+    )
+    parser.add_argument(
         "--parameter",
         action="append",
         default=[],
@@ -258,6 +317,7 @@ def main(argv: list[str] | None = None, on_approved: ApprovalHook | None = None)
         hook,
         verify=args.verify,
         parameters=dict(args.parameter),
+        runs=args.runs,
     )
 
 

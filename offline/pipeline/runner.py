@@ -142,13 +142,15 @@ def run_locked(
     echo: Echo = print,
     tracking_uri: str | None = None,
     tracking: bool = True,
+    execution_id: str = EXECUTION_ID,
 ) -> RunResult:
     """Provision local AWS for the stack, upload the dataset, run every step of `definition`.
 
     The caller holds `workdir`'s lock (`locked_workdir`). `images` maps image repository
     names to Dockerfiles (default: the images the ops stack builds). `tracking_uri`: the
     MLflow store that replaces the stack's tracking server (default: SQLite beside
-    `workdir`, `local_tracking`); `tracking=False`: the jobs run untracked. Raises
+    `workdir`, `local_tracking`); `tracking=False`: the jobs run untracked. `execution_id`:
+    another one per run in the same local AWS (a retrain), so outputs never collide. Raises
     LocalRunError (with the failing step's log) if anything fails.
     """
     document = json.loads(definition) if isinstance(definition, str) else dict(definition)
@@ -158,11 +160,11 @@ def run_locked(
         scope = Scope(
             declared_parameters(document, parameters or {}),
             {
-                "PipelineExecutionId": EXECUTION_ID,
+                "PipelineExecutionId": execution_id,
                 "PipelineName": "local",
                 "PipelineExecutionArn": (
                     f"arn:aws:sagemaker:{outputs.region}:{outputs.account_id}:"
-                    f"pipeline/local/execution/{EXECUTION_ID}"
+                    f"pipeline/local/execution/{execution_id}"
                 ),
             },
         )

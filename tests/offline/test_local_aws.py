@@ -28,3 +28,30 @@ def test_approving_a_package_keeps_its_lineage_metadata() -> None:
         )
         package = sagemaker.describe_model_package(ModelPackageName=arn)
         assert not package.get("CustomerMetadataProperties")
+
+
+def test_update_endpoint_moves_the_endpoint_to_the_new_config() -> None:
+    # moto has no UpdateEndpoint; the local server's stand-in completes the update at once.
+    with local_aws("eu-west-1", "555555555555") as aws:
+        sagemaker = aws.client("sagemaker")
+        image = "555555555555.dkr.ecr.eu-west-1.amazonaws.com/i:1"
+        role = "arn:aws:iam::555555555555:role/r"
+        for version in ("1", "2"):
+            sagemaker.create_model(
+                ModelName=f"m{version}", PrimaryContainer={"Image": image}, ExecutionRoleArn=role
+            )
+            sagemaker.create_endpoint_config(
+                EndpointConfigName=f"c{version}",
+                ProductionVariants=[
+                    {
+                        "VariantName": "AllTraffic",
+                        "ModelName": f"m{version}",
+                        "InitialInstanceCount": 1,
+                        "InstanceType": "ml.m5.large",
+                    }
+                ],
+            )
+        sagemaker.create_endpoint(EndpointName="e", EndpointConfigName="c1")
+        sagemaker.update_endpoint(EndpointName="e", EndpointConfigName="c2")
+        endpoint = sagemaker.describe_endpoint(EndpointName="e")
+        assert (endpoint["EndpointConfigName"], endpoint["EndpointStatus"]) == ("c2", "InService")
