@@ -129,7 +129,7 @@ def newest_run(url: str) -> tuple[str, str, list[str]]:
     return run.info.experiment_id, run.info.run_id, paths
 
 
-def photograph(chromium: str, page: str, out: Path, size: str = "1400,1000") -> Path:
+def photograph(chromium: str, page: str, out: Path, size: str = "1500,1300") -> Path:
     """Render `page` in headless Chromium (JavaScript included) into the PNG `out`."""
     out.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(

@@ -867,7 +867,8 @@ def run(
             text = scratch / "classification_report.txt"
             text.write_text(classification_text(report, reference, predicted))
             archive = model_dir / "model.tar.gz"
-            artifacts = [evaluation, text]
+            # The drift baseline goes with the run too (issue 14): what the monitor compares with.
+            artifacts = [evaluation, output_dir / DRIFT_BASELINE_FILE, text]
             tracking.attempt(
                 "the confusion matrix",
                 lambda: artifacts.append(confusion_png(report, scratch / "confusion_matrix.png")),

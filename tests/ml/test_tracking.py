@@ -208,6 +208,7 @@ def test_the_run_has_the_report_the_matrix_and_the_model(tracked: dict[str, Any]
     assert [a.path for a in client.list_artifacts(run_id)] == [
         "classification_report.txt",
         "confusion_matrix.png",
+        "drift_baseline.json",
         "evaluation.json",
         "model",
     ]

@@ -177,6 +177,7 @@ TRACKED_TAGS = {
 TRACKED_ARTIFACTS = [
     "classification_report.txt",
     "confusion_matrix.png",
+    "drift_baseline.json",
     "evaluation.json",
     "model",
 ]
