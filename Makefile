@@ -42,6 +42,9 @@ bench: setup
 	$(UV) run python benchmarks/policy_bench.py
 	$(UV) run python benchmarks/ml_bench.py
 	$(UV) run python benchmarks/deployer_bench.py
+	$(UV) run python benchmarks/monitor_bench.py
+	$(UV) run promote plan --stack dev --json --no-policies
+	$(UV) run python benchmarks/tracking_bench.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
