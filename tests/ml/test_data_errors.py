@@ -41,6 +41,7 @@ def test_non_utf8_input_names_the_encoding_and_accepts_it(
     assert err.count("\n") == 1
     assert "notes.csv: not utf-8 text" in err
     assert "--encoding cp1252" in err
+    assert "(byte 0xe9 on line 2)" in err  # the first note's "café", below the header
     assert "Traceback" not in err
     status, err = run_main(tmp_path, capsys, "--encoding", "cp1252")
     assert status == 0, err
