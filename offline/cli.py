@@ -16,8 +16,8 @@ import pulumi
 from infra.settings import IDENTITY_STACK, STACKS, SettingsError, source_in_order
 from offline.lineage import configure as configure_lineage
 from offline.monitoring import main as run_monitor
+from offline.pipeline.cli import add_run_options
 from offline.pipeline.cli import main as run_locally
-from offline.pipeline.cli import parameter_override
 from offline.pipeline.mermaid import mermaid
 from offline.pipeline.verification import RECORD_FILE
 from offline.plan.capture import StackPlan
@@ -198,24 +198,7 @@ def parser() -> argparse.ArgumentParser:
         help="then prove the commit as the staging promotion job does (ml.verify) and write "
         "<workdir>/verification.json, which `promote plan` then gives the next stack",
     )
-    run.add_argument(
-        "--runs",
-        type=int,
-        default=1,
-        choices=range(1, 6),
-        metavar="N",
-        help="N executions in one local AWS (1-5): from the second on, a retrain that meets "
-        "the champion the runs before approved",
-    )
-    run.add_argument(
-        "--parameter",
-        action="append",
-        default=[],
-        type=parameter_override,
-        metavar="NAME=VALUE",
-        help="override a pipeline parameter for this run, as StartPipelineExecution does "
-        "(repeatable; e.g. MetricThreshold=0.3)",
-    )
+    add_run_options(run)
     run.set_defaults(run=_pipeline_run)
 
     monitor = commands.add_parser(

@@ -80,7 +80,10 @@ def _read_plan(plan_dir: Path, stack: str) -> tuple[Path, Any]:
 
 def load_plan(plan_dir: Path, stack: str) -> tuple[str, StackOutputs]:
     """The pipeline definition JSON and the stack outputs recorded in the offline plan."""
-    path, plan = _read_plan(plan_dir, stack)
+    return _planned_run(*_read_plan(plan_dir, stack))
+
+
+def _planned_run(path: Path, plan: Any) -> tuple[str, StackOutputs]:
     pipelines = plan.of_type(PIPELINE_TYPE)
     if len(pipelines) != 1:
         raise PlanError(f"{path}: expected one {PIPELINE_TYPE}, found {len(pipelines)}")
@@ -218,7 +221,8 @@ def run(
     champion the runs before approved); the exit status is the last run's.
     """
     try:
-        definition, outputs = load_plan(plan_dir, stack)
+        path, plan = _read_plan(plan_dir, stack)
+        definition, outputs = _planned_run(path, plan)
         if dataset is not None and not dataset.is_file():
             raise PlanError(f"--dataset {dataset}: no such file; pass an mtsamples-format CSV")
         extra: dict[str, Any] = {"dataset_csv": dataset} if dataset is not None else {}
@@ -249,16 +253,14 @@ def run(
                 )
                 print_summary(result)
             if on_approved is not None:
-                print_lineage(aws, _read_plan(plan_dir, stack)[1].outputs, workdir, result)
+                print_lineage(aws, plan.outputs, workdir, result)
             rejected = rejection(result)
             if rejected:
                 print(rejected, file=sys.stderr)
                 return EXIT_REJECTED
             if verify:
                 print("\nverifying the commit as the staging promotion job does (ml.verify):")
-                record = verify_locally(
-                    stack, _read_plan(plan_dir, stack)[1].outputs, result, aws, workdir
-                )
+                record = verify_locally(stack, plan.outputs, result, aws, workdir)
                 print(f"wrote {workdir / RECORD_FILE}")
                 if not record.passed:
                     return 1
@@ -283,23 +285,7 @@ def main(argv: list[str] | None = None, on_approved: ApprovalHook | None = None)
         action="store_true",
         help="then run staging's checks (ml.verify) and write <workdir>/verification.json",
     )
-    parser.add_argument(
-        "--runs",
-        type=int,
-        default=1,
-        choices=range(1, 6),
-        metavar="N",
-        help="N executions in one local AWS (1-5): from the second on, a retrain that meets "
-        "the champion the runs before approved",
-    )
-    parser.add_argument(
-        "--parameter",
-        action="append",
-        default=[],
-        type=parameter_override,
-        metavar="NAME=VALUE",
-        help="override a pipeline parameter for this run (repeatable)",
-    )
+    add_run_options(parser)
     args = parser.parse_args(argv)
     workdir = args.workdir or Path("build/local") / args.stack
     hook = on_approved
@@ -318,6 +304,28 @@ def main(argv: list[str] | None = None, on_approved: ApprovalHook | None = None)
         verify=args.verify,
         parameters=dict(args.parameter),
         runs=args.runs,
+    )
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """`--runs` and `--parameter`, as this module and `promote pipeline run` both take them."""
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        choices=range(1, 6),
+        metavar="N",
+        help="N executions in one local AWS (1-5): from the second on, a retrain that meets "
+        "the champion the runs before approved",
+    )
+    parser.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        type=parameter_override,
+        metavar="NAME=VALUE",
+        help="override a pipeline parameter for this run, as StartPipelineExecution does "
+        "(repeatable; e.g. MetricThreshold=0.3)",
     )
 
 

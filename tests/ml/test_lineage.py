@@ -241,6 +241,21 @@ def test_a_run_the_server_does_not_know_is_not_found(
     assert variant.run.state == "not found"
 
 
+def test_a_package_without_a_tracking_arn_is_looked_up_on_the_fallback_store(
+    registry: Registry, tracking: tuple[str, str]
+) -> None:
+    # A local run's package says "none" (SageMaker refuses empty values): not a URI to open.
+    uri, run_id = tracking
+    deployed(
+        registry, {**LINEAGE, lineage.MLFLOW_RUN_ID: run_id, lineage.MLFLOW_TRACKING_ARN: "none"}
+    )
+
+    (variant,) = lineage.chain(registry.sagemaker, ENDPOINT, tracking_uri=uri).variants
+
+    assert variant.run is not None
+    assert (variant.run.tracking_uri, variant.run.state) == (uri, "found")
+
+
 def test_an_unreachable_tracking_server_is_reported_not_raised(registry: Registry) -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
