@@ -68,6 +68,13 @@ def serve_command(store: Path, port: int = 5000) -> list[str]:
     ]
 
 
+def server_environment() -> dict[str, str]:
+    """This process's environment, without the server's job runner: a second process (a huey
+    consumer for GenAI evaluation jobs) that the local UI never uses and that doubled its
+    start-up (measured 9-18 s to /health with it, 7 s without)."""
+    return {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
 def ui_hint(store: Path = DEFAULT_STORE) -> str:
     """What the demo prints: the command that opens this store's UI."""
     return (
@@ -98,6 +105,7 @@ def running_server(store: Path, port: int | None = None) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         serve_command(store, port),
+        env=server_environment(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -183,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             _require_store(args.store)
             print(f"serving {args.store} on http://127.0.0.1:{args.port} (Ctrl-C stops)")
-            os.execv(sys.executable, serve_command(args.store, args.port))  # noqa: S606 - becomes the server
+            os.execve(sys.executable, serve_command(args.store, args.port), server_environment())  # noqa: S606 - becomes the server
         for path in screenshot(args.store, args.out):
             print(f"wrote {path}")
     except UiError as error:

@@ -1,7 +1,8 @@
 """The SageMaker training pipeline of one environment.
 
-The step scripts are uploaded as content-addressed objects (the key holds the
-SHA-256 of the file), so a code change is a new key that Pulumi, SageMaker's
+Each step script is uploaded with the modules it imports, as a content-addressed
+bundle (`pipeline-code/<sha256>/<file>`, the hash over every file of the bundle,
+ml/pipeline/code.py), so a code change is a new prefix that Pulumi, SageMaker's
 step cache and the audit trail all see, while an unchanged commit re-deploys
 as a no-op. The definition itself is built by `ml.pipeline` with the
 sagemaker SDK, offline and byte-for-byte deterministic, once the role, bucket
@@ -18,7 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.settings import PipelineSettings
-from ml.pipeline.code import STEP_SCRIPTS, code_uris, content_key
+from ml.pipeline.code import BUNDLES, bundle_objects, code_uris
 from ml.pipeline.contract import PipelineConfig, TrainerConfig
 from ml.pipeline.definition import definition_json
 
@@ -77,6 +78,12 @@ def render_definition(args: TrainingPipelineArgs, resolved: list[str]) -> str:
     )
 
 
+def _code_object_name(component: str, script: str, key: str) -> str:
+    """`<component>-code-<script>` for a script, `...-<script>-<module>` for its modules."""
+    stem, module = script.removesuffix(".py"), key.rsplit("/", 1)[-1].removesuffix(".py")
+    return f"{component}-code-{stem}" if module == stem else f"{component}-code-{stem}-{module}"
+
+
 class TrainingPipeline(pulumi.ComponentResource):
     pipeline: aws.sagemaker.Pipeline
     definition: pulumi.Output[str]
@@ -88,9 +95,9 @@ class TrainingPipeline(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         code = [
             aws.s3.BucketObjectv2(
-                f"{name}-code-{script.removesuffix('.py')}",
+                _code_object_name(name, script, key),
                 bucket=args.artifacts_bucket,
-                key=content_key(script),
+                key=key,
                 # Relative to the working directory (the project directory under Pulumi), so
                 # the inputs do not depend on where the repository is cloned.
                 source=pulumi.FileAsset(os.path.relpath(path)),
@@ -99,7 +106,8 @@ class TrainingPipeline(pulumi.ComponentResource):
                 tags=dict(args.tags),
                 opts=child,
             )
-            for script, path in sorted(STEP_SCRIPTS.items())
+            for script in sorted(BUNDLES)
+            for key, path in sorted(bundle_objects(script).items())
         ]
         self.definition = pulumi.Output.all(
             args.role_arn,

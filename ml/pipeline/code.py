@@ -1,10 +1,14 @@
-"""The step code the pipeline runs.
+"""The step code the pipeline runs, as content-addressed bundles.
 
-`STEP_SCRIPTS` (the scripts `ml.pipeline.contract.STEPS` names, in ml/steps/)
-is what the Pulumi component uploads (one content-addressed S3
-object per script, see `content_key`) and what the local runner executes. Each
-script is self-contained: it imports only the standard library and the
-packages of the training image, so one uploaded file is all a job needs.
+Each step script (`ml.pipeline.contract.STEPS`, in ml/steps/) travels with the modules it
+imports (`Step.modules`, e.g. tracking.py): its *bundle*. The Pulumi component uploads
+every file of a bundle under one content-addressed prefix, `pipeline-code/<sha256>/`,
+and the job's "code" input downloads that prefix, so the script finds its modules beside
+it. The hash covers every file's name and bytes: any change to the script or to a module
+it imports gives a new prefix, which is what makes Pulumi (and pipeline step caching)
+see the change. The local runner uploads and checks the same bundles.
+
+A bundle imports only the standard library and the packages of the training image.
 """
 
 from __future__ import annotations
@@ -14,34 +18,44 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
-from ml.pipeline.contract import SCRIPT_NAMES
+from ml.pipeline.contract import SCRIPT_MODULES
 
 _STEPS_DIR = Path(__file__).resolve().parent.parent / "steps"
-
-STEP_SCRIPTS: Mapping[str, Path] = MappingProxyType(
-    {name: _STEPS_DIR / name for name in SCRIPT_NAMES}
-)
-"""Script name (the file name inside the job's code directory) -> local file to upload."""
-
 CODE_PREFIX = "pipeline-code"
 
+STEP_SCRIPTS: Mapping[str, Path] = MappingProxyType(
+    {name: _STEPS_DIR / name for name in SCRIPT_MODULES}
+)
+"""Script name (the file name inside the job's code directory) -> its local file."""
 
-def content_hash(path: Path) -> str:
-    """SHA-256 of a script's bytes (hex)."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+BUNDLES: Mapping[str, Mapping[str, Path]] = MappingProxyType(
+    {
+        script: MappingProxyType({name: _STEPS_DIR / name for name in sorted({script, *modules})})
+        for script, modules in SCRIPT_MODULES.items()
+    }
+)
+"""Script name -> {file name in the job's code directory: local file}, the script included."""
 
 
-def content_key(name: str, path: Path | None = None) -> str:
-    """Content-addressed S3 key of one step script: `pipeline-code/<sha256>/<name>`.
+def content_hash(files: Mapping[str, Path]) -> str:
+    """SHA-256 (hex) over the bundle's file names and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(f"{name}\0{hashlib.sha256(files[name].read_bytes()).hexdigest()}\n".encode())
+    return digest.hexdigest()
 
-    The job downloads the object to `<code dir>/<name>`, so the file name must
-    stay last; the hash before it changes whenever the content does, which is
-    what makes Pulumi (and pipeline step caching) see a code change.
-    """
-    source = path if path is not None else STEP_SCRIPTS[name]
-    return f"{CODE_PREFIX}/{content_hash(source)}/{name}"
+
+def bundle_prefix(files: Mapping[str, Path]) -> str:
+    """`pipeline-code/<sha256>/`: where a bundle (file name -> local file) is uploaded."""
+    return f"{CODE_PREFIX}/{content_hash(files)}/"
+
+
+def bundle_objects(script: str) -> dict[str, Path]:
+    """S3 key -> local file, for every file of the bundle of `script`."""
+    prefix = bundle_prefix(BUNDLES[script])
+    return {f"{prefix}{name}": path for name, path in BUNDLES[script].items()}
 
 
 def code_uris(bucket: str) -> dict[str, str]:
-    """The `s3://` URI of every step script in `bucket`, as `PipelineConfig.code_uris` wants."""
-    return {name: f"s3://{bucket}/{content_key(name)}" for name in sorted(STEP_SCRIPTS)}
+    """The `s3://` prefix of every script's bundle in `bucket` (`PipelineConfig.code_uris`)."""
+    return {script: f"s3://{bucket}/{bundle_prefix(BUNDLES[script])}" for script in sorted(BUNDLES)}

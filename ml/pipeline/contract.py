@@ -19,7 +19,7 @@ which is what the auto-deployer listens for. A rejected candidate's package says
 why in its description (the report's `summary`) and carries the run's lineage
 (`lineage.*` of the report) in its CustomerMetadataProperties.
 Every job runs the digest-pinned training image from ops, with the step
-script downloaded from its content-addressed S3 object.
+script and its modules downloaded from their content-addressed S3 prefix.
 
 `STEPS` is the one list of steps: `STEP_NAMES` and the uploaded scripts
 (`ml.pipeline.code.STEP_SCRIPTS`) derive from it, and `ml.pipeline.steps`
@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from ml import limits
 
@@ -42,6 +43,8 @@ class Step:
     name: str
     script: str | None = None
     """File name under ml/steps/ (uploaded content-addressed); None for a step without a job."""
+    modules: tuple[str, ...] = ()
+    """Other files under ml/steps/ the script imports; uploaded beside it (its code bundle)."""
     runs_if: str | None = None
     """The condition step whose true branch holds this step; None for a top-level step."""
 
@@ -55,8 +58,8 @@ APPROVE_STEP = "approve-model"
 
 STEPS: tuple[Step, ...] = (
     Step(PREPROCESS_STEP, "preprocess.py"),
-    Step(TRAIN_STEP, "train.py"),
-    Step(EVALUATE_STEP, "evaluate.py"),
+    Step(TRAIN_STEP, "train.py", modules=("tracking.py",)),
+    Step(EVALUATE_STEP, "evaluate.py", modules=("tracking.py",)),
     Step(REGISTER_STEP),
     Step(CONDITION_STEP),
     Step(APPROVE_STEP, "approve.py", runs_if=CONDITION_STEP),
@@ -65,6 +68,10 @@ STEPS: tuple[Step, ...] = (
 
 STEP_NAMES: tuple[str, ...] = tuple(step.name for step in STEPS)
 SCRIPT_NAMES: tuple[str, ...] = tuple(step.script for step in STEPS if step.script)
+SCRIPT_MODULES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {step.script: step.modules for step in STEPS if step.script}
+)
+"""Script -> the modules uploaded beside it."""
 
 PARAM_INPUT_DATA = "InputDataUri"
 PARAM_METRIC_THRESHOLD = "MetricThreshold"
@@ -238,10 +245,13 @@ def _location_problems(cfg: PipelineConfig) -> list[str]:
         )
     missing = sorted(set(SCRIPT_NAMES) - set(cfg.code_uris))
     if missing:
-        problems.append(f"code_uris lacks {missing} (one s3:// URI per step script)")
+        problems.append(f"code_uris lacks {missing} (one s3:// prefix per step script)")
     for script, uri in sorted(cfg.code_uris.items()):
-        if not uri.startswith("s3://") or not uri.endswith(f"/{script}"):
-            problems.append(f"code_uris[{script!r}] must be s3://.../{script}, got {uri!r}")
+        if not uri.startswith("s3://") or not uri.endswith("/"):
+            problems.append(
+                f"code_uris[{script!r}] must be the s3://.../ prefix of its code bundle, "
+                f"got {uri!r}"
+            )
     if cfg.kms_key_arn is not None and not cfg.kms_key_arn.startswith("arn:"):
         problems.append(f"kms_key_arn must be a KMS key ARN, got {cfg.kms_key_arn!r}")
     return problems

@@ -54,8 +54,9 @@ does), the note-length histogram (tokens) and, with `--train-dir`, the histogram
 note's share of words outside the training vocabulary, with that vocabulary as a bitmap
 of hashed words (see ml/monitoring/baseline.py for the format and why a bitmap).
 
-Self-contained (stdlib + numpy/pandas/scikit-learn/joblib, boto3 for the champion,
-mlflow and matplotlib when tracked): uploaded and run as is.
+Code bundle: this file and tracking.py (stdlib + numpy/pandas/scikit-learn/joblib, boto3
+for the champion; mlflow and matplotlib in tracking.py's worker when tracked), uploaded
+side by side and run as is.
 """
 
 from __future__ import annotations
@@ -68,7 +69,6 @@ import re
 import sys
 import tarfile
 import tempfile
-import time
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -80,6 +80,11 @@ import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+
+if __package__:  # imported as ml.steps.evaluate (tests, the local tools)
+    from ml.steps import tracking
+else:  # the job's script: tracking.py is beside it (its code bundle, ml/pipeline/code.py)
+    import tracking  # type: ignore[no-redef]
 
 MODEL_FILE = "model.joblib"
 LABELS_FILE = "labels.json"
@@ -526,10 +531,6 @@ class Registry:
     s3: Any
 
 
-def _one_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-
-
 def newest_approved(sagemaker: Any, group: str) -> Mapping[str, Any] | None:
     """The summary of the group's newest Approved package, None if it has none."""
     try:
@@ -543,7 +544,7 @@ def newest_approved(sagemaker: Any, group: str) -> Mapping[str, Any] | None:
     except Exception as error:  # botocore's errors, by shape: a one-line reason
         raise ChampionError(
             f"--model-package-group {group}: cannot list its approved packages "
-            f"({_one_line(error)}); the job's role needs sagemaker:ListModelPackages on it"
+            f"({tracking.one_line(error)}); the job's role needs sagemaker:ListModelPackages on it"
         ) from None
     summaries = response.get("ModelPackageSummaryList") or []
     if not summaries:
@@ -577,7 +578,7 @@ def find_champion(registry: Registry, group: str, test: pd.DataFrame, scratch: P
         bucket, key = _s3_location(str(url))
         body = registry.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except Exception as error:  # deleted, refused, malformed: the champion cannot be read
-        return Champion("unreadable", arn, note=_one_line(error))
+        return Champion("unreadable", arn, note=tracking.one_line(error))
     packed = scratch / "champion"
     packed.mkdir(parents=True, exist_ok=True)
     (packed / "model.tar.gz").write_bytes(body)
@@ -586,16 +587,11 @@ def find_champion(registry: Registry, group: str, test: pd.DataFrame, scratch: P
         model, labels, _ = load_model(unpack_model(packed, scratch / "champion-model"))
         scores = score(model, labels, test)
     except Exception as error:  # tar, pickle, scikit-learn or shape: it cannot be scored
-        return Champion("corrupt", arn, note=f"{type(error).__name__}: {_one_line(error)}")
+        return Champion("corrupt", arn, note=f"{type(error).__name__}: {tracking.one_line(error)}")
     return Champion("scored", arn, scores=scores)
 
 
 # -- lineage -------------------------------------------------------------------------------
-ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
-ENV_EXPERIMENT = "MLFLOW_EXPERIMENT_NAME"
-ENV_COMMIT = "PROMOTE_COMMIT"
-ENV_TRAINING_IMAGE = "PROMOTE_TRAINING_IMAGE"
-ENV_EXECUTION_ARN = "PROMOTE_PIPELINE_EXECUTION_ARN"
 LINEAGE_KEYS = (
     "commit",
     "training_image",
@@ -607,31 +603,22 @@ LINEAGE_KEYS = (
     "champion_metric_value",
 )
 """ml/lineage.py METADATA_KEYS (tests/ml/test_tracking.py holds them equal)."""
-ABSENT = "none"
+ABSENT = tracking.ABSENT
 """SageMaker refuses an empty CustomerMetadataProperties value."""
-DATA_REPORT_FILE = "data_report.json"
 _TRACKING_ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:mlflow-tracking-server/[A-Za-z0-9-]+$"
 )
-
-
-def data_sha256(train_dir: Path | None) -> str:
-    """The dataset hash preprocess-data wrote beside the train split ("none" if unknown)."""
-    if train_dir is None or not (train_dir / DATA_REPORT_FILE).is_file():
-        return ABSENT
-    value = json.loads((train_dir / DATA_REPORT_FILE).read_text()).get("input_sha256")
-    return str(value) if value else ABSENT
 
 
 def lineage(
     environ: Mapping[str, str], report: Mapping[str, Any], data_hash: str, run_id: str | None
 ) -> dict[str, str]:
     """The facts the register step copies into CustomerMetadataProperties (all strings)."""
-    uri = environ.get(ENV_TRACKING_URI, "")
+    uri = environ.get(tracking.ENV_TRACKING_URI, "")
     champion = report["champion"]["value"]
     facts = {
-        "commit": environ.get(ENV_COMMIT, ""),
-        "training_image": environ.get(ENV_TRAINING_IMAGE, ""),
+        "commit": environ.get(tracking.ENV_COMMIT, ""),
+        "training_image": environ.get(tracking.ENV_TRAINING_IMAGE, ""),
         "data_sha256": data_hash,
         "mlflow_run_id": run_id or "",
         "mlflow_tracking_arn": uri if _TRACKING_ARN.match(uri) else "",
@@ -643,68 +630,6 @@ def lineage(
 
 
 # -- MLflow --------------------------------------------------------------------------------
-class TrackingError(RuntimeError):
-    """The MLflow run cannot be opened; the message names the server and why."""
-
-
-def run_tags(environ: Mapping[str, str], data_hash: str) -> dict[str, str]:
-    """The run's lineage tags (train-model sets the same ones)."""
-    image = environ.get(ENV_TRAINING_IMAGE, "")
-    return {
-        "commit": environ.get(ENV_COMMIT) or ABSENT,
-        "training_image": image or ABSENT,
-        "training_image_digest": image.rpartition("@")[2] if "@" in image else ABSENT,
-        "data_sha256": data_hash,
-        "pipeline_execution_arn": environ.get(ENV_EXECUTION_ARN) or ABSENT,
-        "stack": environ.get(ENV_EXPERIMENT) or ABSENT,
-    }
-
-
-@dataclass
-class Tracking:
-    """An open MLflow run: the client, the run id and where the server is."""
-
-    client: Any
-    run_id: str
-    uri: str
-    warnings: list[str]
-
-    def attempt(self, what: str, call: Any, *args: Any, **kwargs: Any) -> None:
-        """`call(*args)`; a failure is a warning line, not a lost evaluation."""
-        try:
-            call(*args, **kwargs)
-        except Exception as error:
-            line = f"warning: MLflow {self.uri}: could not log {what} to run {self.run_id}: "
-            self.warnings.append(line + _one_line(error))
-            print(self.warnings[-1], file=sys.stderr)
-
-
-def open_run(environ: Mapping[str, str], run_id: str | None) -> Tracking | None:
-    """Resume `run_id` (or start a run named after the execution); None when untracked."""
-    uri = environ.get(ENV_TRACKING_URI)
-    if not uri:
-        return None
-    try:
-        import mlflow  # noqa: PLC0415 - only a tracked job pays for the import
-
-        client = mlflow.MlflowClient(tracking_uri=uri)
-        if run_id:
-            client.update_run(run_id, status="RUNNING")
-        else:
-            name = environ.get(ENV_EXPERIMENT) or "Default"
-            found = client.get_experiment_by_name(name)
-            experiment = found.experiment_id if found else client.create_experiment(name)
-            execution = environ.get(ENV_EXECUTION_ARN, "").rpartition("/")[2] or None
-            run_id = client.create_run(experiment, run_name=execution).info.run_id
-    except Exception as error:
-        which = f"run {run_id}" if run_id else "a run"
-        raise TrackingError(
-            f"MLflow {uri}: cannot open {which} ({_one_line(error)}); "
-            f"unset {ENV_TRACKING_URI} to evaluate untracked"
-        ) from None
-    return Tracking(client, str(run_id), uri, [])
-
-
 def _metric_names(labels: list[str]) -> dict[str, str]:
     """`f1.<label>` per label, in MLflow's allowed characters, distinct."""
     names: dict[str, str] = {}
@@ -718,70 +643,55 @@ def _metric_names(labels: list[str]) -> dict[str, str]:
     return names
 
 
+def run_metrics(report: Mapping[str, Any]) -> dict[str, float]:
+    """The scores, per-class F1, the baseline's and the champion's, as MLflow metrics."""
+    scores = report["multiclass_classification_metrics"]
+    metrics = {name: float(scores[name]["value"]) for name in METRICS}
+    per_class = report["per_class_f1"]
+    names = _metric_names(sorted(per_class))
+    metrics |= {names[label]: float(value) for label, value in per_class.items()}
+    metrics |= {f"baseline.{name}": float(report["baseline"][name]) for name in METRICS}
+    champion = report["champion"]
+    if champion["value"] is not None:
+        metrics["champion.value"] = float(champion["value"])
+    metrics["champion.shortfall"] = float(champion["shortfall"])
+    return metrics
+
+
+def classification_text(report: Mapping[str, Any]) -> str:
+    """The summary and scikit-learn's classification report, from the confusion matrix
+    (the counts are all the report needs: no second prediction pass)."""
+    rows = report["multiclass_classification_metrics"]["confusion_matrix"]
+    reference = [r for r, row in rows.items() for c, n in row.items() for _ in range(n)]
+    guess = [c for row in rows.values() for c, n in row.items() for _ in range(n)]
+    labels = sorted(rows)
+    text: str = classification_report(reference, guess, labels=labels, zero_division=0, digits=3)
+    return f"{report['summary']}\n\n{text}"
+
+
 def log_evaluation(
-    tracking: Tracking,
+    run: tracking.TrackedRun,
     report: Mapping[str, Any],
     *,
     parameters: Mapping[str, Any],
     tags: Mapping[str, str],
     artifacts: list[Path],
+    scratch: Path,
 ) -> None:
-    """The scores, the baseline's and champion's, the parameters, tags and artifacts."""
-    from mlflow.entities import Metric, Param, RunTag  # noqa: PLC0415
-
-    scores = report["multiclass_classification_metrics"]
-    metrics = {name: scores[name]["value"] for name in METRICS}
-    per_class = report["per_class_f1"]
-    names = _metric_names(sorted(per_class))
-    metrics |= {names[label]: value for label, value in per_class.items()}
-    metrics |= {f"baseline.{name}": report["baseline"][name] for name in METRICS}
-    champion = report["champion"]
-    if champion["value"] is not None:
-        metrics["champion.value"] = champion["value"]
-    metrics["champion.shortfall"] = champion["shortfall"]
-    stamp = int(time.time() * 1000)
-    tracking.attempt(
-        "metrics, parameters and tags",
-        tracking.client.log_batch,
-        tracking.run_id,
-        metrics=[Metric(k, float(v), stamp, 0) for k, v in sorted(metrics.items())],
-        params=[Param(k, str(v)) for k, v in sorted(parameters.items())],
-        tags=[RunTag(k, v) for k, v in sorted(tags.items())],
+    """Metrics, parameters, tags, the artifacts, the report and the confusion matrix PNG."""
+    run.log_batch(
+        "metrics, parameters and tags", metrics=run_metrics(report), params=parameters, tags=tags
     )
-    for path in artifacts:
+    text = scratch / "classification_report.txt"
+    text.write_text(classification_text(report))
+    for path in [*artifacts, text]:
         folder = "model" if path.name in {"model.tar.gz", MODEL_FILE} else None
-        tracking.attempt(
-            path.name, tracking.client.log_artifact, tracking.run_id, str(path), folder
-        )
-
-
-def classification_text(report: Mapping[str, Any], reference: list[str], guess: list[str]) -> str:
-    labels = sorted(set(reference) | set(guess))
-    text: str = classification_report(reference, guess, labels=labels, zero_division=0, digits=3)
-    return f"{report['summary']}\n\n{text}"
-
-
-def confusion_png(report: Mapping[str, Any], path: Path) -> Path:
-    """The confusion matrix as a PNG (rows: reference, columns: prediction)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
-    from matplotlib.figure import Figure  # noqa: PLC0415
-
-    rows = report["multiclass_classification_metrics"]["confusion_matrix"]
-    labels = list(rows)
-    matrix = np.array([[rows[r][c] for c in labels] for r in labels], dtype=float)
-    size = max(6.0, 0.3 * len(labels) + 3)
-    figure = Figure(figsize=(size, size), dpi=100, layout="tight")
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    image = axes.imshow(matrix, cmap="Blues")
-    figure.colorbar(image, ax=axes, fraction=0.04)
-    axes.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
-    axes.set_yticks(range(len(labels)), labels, fontsize=7)
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("reference")
-    axes.set_title(f"confusion matrix ({report['test_notes']} test notes)")
-    figure.savefig(path)
-    return path
+        run.log_artifact(path, folder)
+    run.log_confusion_matrix(
+        report["multiclass_classification_metrics"]["confusion_matrix"],
+        f"confusion matrix ({report['test_notes']} test notes)",
+        scratch / "confusion_matrix.png",
+    )
 
 
 # -- the step ------------------------------------------------------------------------------
@@ -820,8 +730,13 @@ def run(
         scratch = Path(scratch_name)
         unpacked = unpack_model(model_dir, scratch / "model")
         model, labels, majority = load_model(unpacked)
-        # Opened first: a run that cannot be tracked stops the step before any work.
-        tracking = open_run(env, read_metadata(unpacked).get("mlflow_run_id"))
+        # The worker resumes the run while the job scores; an unopenable run fails the step
+        # before anything is written.
+        run = tracking.TrackedRun.start(
+            env,
+            run_id=read_metadata(unpacked).get("mlflow_run_id"),
+            untracked_hint="evaluate untracked",
+        )
         try:
             test = read_test(test_dir)
             champion = NO_CHAMPION
@@ -839,11 +754,11 @@ def run(
                 champion=champion,
                 champion_tolerance=champion_tolerance,
             )
-            data_hash = data_sha256(train_dir)
-            run_id = None if tracking is None else tracking.run_id
-            report["lineage"] = lineage(env, report, data_hash, run_id)
             train_texts = None if train_dir is None else read_train_texts(train_dir)
             baseline = drift_baseline(model, labels, test, train_texts)
+            data_hash = tracking.data_sha256(train_dir)
+            run_id = None if run is None else run.run_id()
+            report["lineage"] = lineage(env, report, data_hash, run_id)
             output_dir.mkdir(parents=True, exist_ok=True)
             evaluation = output_dir / EVALUATION_FILE
             evaluation.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
@@ -851,11 +766,10 @@ def run(
                 json.dumps(baseline, indent=2, sort_keys=True) + "\n"
             )
         except BaseException:
-            if tracking is not None:
-                end = tracking.client.set_terminated
-                tracking.attempt("the run's failure", end, tracking.run_id, "FAILED")
+            if run is not None:
+                run.finish("FAILED")
             raise
-        if tracking is not None:
+        if run is not None:
             parameters = {
                 "approval_metric": metric,
                 "metric_threshold": threshold,
@@ -863,25 +777,22 @@ def run(
                 "champion_tolerance": champion_tolerance,
                 "model_package_group": model_package_group or ABSENT,
             }
-            predicted, reference = predictions(model, labels, test)
-            text = scratch / "classification_report.txt"
-            text.write_text(classification_text(report, reference, predicted))
             archive = model_dir / "model.tar.gz"
             # The drift baseline goes with the run too (issue 14): what the monitor compares with.
-            artifacts = [evaluation, output_dir / DRIFT_BASELINE_FILE, text]
-            tracking.attempt(
-                "the confusion matrix",
-                lambda: artifacts.append(confusion_png(report, scratch / "confusion_matrix.png")),
-            )
-            artifacts.append(archive if archive.is_file() else unpacked / MODEL_FILE)
+            artifacts = [
+                evaluation,
+                output_dir / DRIFT_BASELINE_FILE,
+                archive if archive.is_file() else unpacked / MODEL_FILE,
+            ]
             log_evaluation(
-                tracking,
+                run,
                 report,
                 parameters=parameters,
-                tags=run_tags(env, data_hash),
+                tags=tracking.run_tags(env, data_hash),
                 artifacts=artifacts,
+                scratch=scratch,
             )
-            tracking.attempt("the run's end", tracking.client.set_terminated, tracking.run_id)
+            run.finish()
     return report
 
 
@@ -935,7 +846,7 @@ def main(argv: list[str] | None = None) -> int:
             model_package_group=args.model_package_group,
             champion_tolerance=args.champion_tolerance,
         )
-    except (EvaluationError, TrackingError, OSError) as error:
+    except (EvaluationError, tracking.TrackingError, OSError) as error:
         print(f"evaluate-model failed: {error}", file=sys.stderr)
         return 1
     accuracy = report["multiclass_classification_metrics"]["accuracy"]["value"]

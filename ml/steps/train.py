@@ -24,15 +24,16 @@ reason to `/opt/ml/output/failure`.
 
 MLflow: with `MLFLOW_TRACKING_URI` set (the environment's tracking server ARN; a local
 store in the local run), a run named after the pipeline execution is created in
-`MLFLOW_EXPERIMENT_NAME` before the fit, gets every hyperparameter, the train and
-validation accuracy and macro-F1 and the fit time, and the lineage tags (commit,
-training image and its digest, dataset hash, pipeline execution ARN, stack); its id
-goes into model.json, where evaluate-model picks the run up. A run that cannot be
-created fails the step before the fit (every run is tracked, or the pipeline says
-so); a logging call that fails after that is a warning line, never a lost model.
-Without the variable, mlflow is not imported.
+`MLFLOW_EXPERIMENT_NAME` by tracking.py's worker process while the job trains, with the
+lineage tags (commit, training image and its digest, dataset hash, pipeline execution
+ARN, stack); it gets every hyperparameter, the train and validation accuracy and
+macro-F1 and the fit time. Its id goes into model.json, where evaluate-model picks the
+run up. A run that cannot be created fails the step before the model is written (before
+the fit when the worker already knows); a logging call that fails after that is a
+warning line, never a lost model. Without the variable, mlflow is not imported.
 
-Self-contained (stdlib + numpy/pandas/scikit-learn/joblib): uploaded and run as is.
+Code bundle: this file and tracking.py (stdlib + numpy/pandas/scikit-learn/joblib),
+uploaded side by side and run as is.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.metrics import f1_score
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
+
+if __package__:  # imported as ml.steps.train (tests, the local tools)
+    from ml.steps import tracking
+else:  # the job's script: tracking.py is beside it (its code bundle, ml/pipeline/code.py)
+    import tracking  # type: ignore[no-redef]
 
 MODEL_FILE = "model.joblib"
 LABELS_FILE = "labels.json"
@@ -239,11 +245,13 @@ def train(
     validation_dir: Path | None,
     model_dir: Path,
     hp: Hyperparameters,
-    run_id: str | None = None,
+    run: tracking.TrackedRun | None = None,
 ) -> dict[str, float]:
     """Fit, validate and save the model; returns the training metrics.
 
-    `run_id`, the MLflow run of this training, is recorded in model.json.
+    `run`, the MLflow run of this training: a run the worker could not open stops the job
+    before the fit when already known, else before the model is written; its id is
+    recorded in model.json.
     """
     labels_path = train_dir / LABELS_FILE
     if not labels_path.is_file():
@@ -253,6 +261,8 @@ def train(
     y = data["label_id"].to_numpy(dtype=int)
     if y.min() < 0 or y.max() >= len(labels):
         raise TrainingError("train label_id values do not match labels.json")
+    if run is not None:
+        run.check()
     started = time.perf_counter()
     model = TRAINERS[hp.trainer](data["text"].tolist(), y, len(labels), hp)
     seconds = time.perf_counter() - started
@@ -271,6 +281,7 @@ def train(
         metrics["validation_macro_f1"] = float(
             f1_score(truth, predicted, average="macro", zero_division=0)
         )
+    run_id = None if run is None else run.run_id()
     model_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, model_dir / MODEL_FILE, compress=3)
     (model_dir / LABELS_FILE).write_text(json.dumps(labels, indent=2) + "\n")
@@ -301,126 +312,48 @@ def read_hyperparameters(environ: Mapping[str, str]) -> dict[str, Any]:
     return {}
 
 
-# -- MLflow (evaluate-model has the same few lines: each step file stands alone) -----------
-ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
-ENV_EXPERIMENT = "MLFLOW_EXPERIMENT_NAME"
-ENV_COMMIT = "PROMOTE_COMMIT"
-ENV_TRAINING_IMAGE = "PROMOTE_TRAINING_IMAGE"
-ENV_EXECUTION_ARN = "PROMOTE_PIPELINE_EXECUTION_ARN"
-DATA_REPORT_FILE = "data_report.json"
-
-
-class TrackingError(RuntimeError):
-    """The MLflow run cannot be created; the message names the server and why."""
-
-
-def _one_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-
-
-@dataclass
-class Tracking:
-    """An open MLflow run: the client, the run id and where the server is."""
-
-    client: Any
-    run_id: str
-    uri: str
-
-    def attempt(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
-        """`call(*args)`; a failure is a warning line, not a lost model."""
-        try:
-            call(*args, **kwargs)
-        except Exception as error:
-            print(
-                f"warning: MLflow {self.uri}: could not log {what} to run {self.run_id}: "
-                + _one_line(error),
-                file=sys.stderr,
-            )
-            return False
-        return True
-
-
-def run_tags(environ: Mapping[str, str], train_dir: Path) -> dict[str, str]:
-    """The run's lineage tags (evaluate-model sets the same ones)."""
-    image = environ.get(ENV_TRAINING_IMAGE, "")
-    report = train_dir / DATA_REPORT_FILE
-    data = json.loads(report.read_text()).get("input_sha256") if report.is_file() else None
-    return {
-        "commit": environ.get(ENV_COMMIT) or "none",
-        "training_image": image or "none",
-        "training_image_digest": image.rpartition("@")[2] if "@" in image else "none",
-        "data_sha256": data or "none",
-        "pipeline_execution_arn": environ.get(ENV_EXECUTION_ARN) or "none",
-        "stack": environ.get(ENV_EXPERIMENT) or "none",
-    }
-
-
-def open_run(environ: Mapping[str, str], train_dir: Path) -> Tracking | None:
-    """A new run, named after the pipeline execution, with its tags; None when untracked."""
-    uri = environ.get(ENV_TRACKING_URI)
-    if not uri:
-        return None
-    try:
-        import mlflow  # noqa: PLC0415 - only a tracked job pays for the import
-
-        client = mlflow.MlflowClient(tracking_uri=uri)
-        name = environ.get(ENV_EXPERIMENT) or "Default"
-        found = client.get_experiment_by_name(name)
-        experiment = found.experiment_id if found else client.create_experiment(name)
-        execution = environ.get(ENV_EXECUTION_ARN, "").rpartition("/")[2] or None
-        run = client.create_run(experiment, run_name=execution, tags=run_tags(environ, train_dir))
-    except Exception as error:
-        raise TrackingError(
-            f"MLflow {uri}: cannot create the run ({_one_line(error)}); "
-            f"unset {ENV_TRACKING_URI} to train untracked"
-        ) from None
-    return Tracking(client, str(run.info.run_id), uri)
-
-
-def log_training(tracking: Tracking, hp: Hyperparameters, metrics: Mapping[str, float]) -> None:
+# -- MLflow ---------------------------------------------------------------------------------
+def log_training(
+    run: tracking.TrackedRun, hp: Hyperparameters, metrics: Mapping[str, float]
+) -> None:
     """Every hyperparameter (the trainer's name included) and the final metrics.
 
     One value per metric: LinearSVC fits in one liblinear call with no per-iteration
     callback, so there is no training curve to log.
     """
-    from mlflow.entities import Metric, Param  # noqa: PLC0415
-
-    stamp = int(time.time() * 1000)
     logged = {k: v for k, v in metrics.items() if k != "notes_per_second" or np.isfinite(v)}
-    tracking.attempt(
+    run.log_batch(
         "the hyperparameters and metrics",
-        tracking.client.log_batch,
-        tracking.run_id,
-        metrics=[Metric(k, float(v), stamp, 0) for k, v in sorted(logged.items())],
-        params=[Param(k.replace("_", "-"), str(v)) for k, v in sorted(asdict(hp).items())],
+        metrics=logged,
+        params={k.replace("_", "-"): v for k, v in asdict(hp).items()},
     )
-    tracking.attempt("the run's end", tracking.client.set_terminated, tracking.run_id)
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     env = os.environ if environ is None else environ
     del argv  # SageMaker passes only "train"; everything comes from the environment.
     output_dir = Path(env.get("SM_OUTPUT_DIR", "/opt/ml/output"))
-    tracking = None
+    run = None
     try:
         hp = Hyperparameters.from_mapping(read_hyperparameters(env))
         train_dir = Path(env.get("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train"))
         validation_dir = Path(env.get("SM_CHANNEL_VALIDATION", "/opt/ml/input/data/validation"))
         model_dir = Path(env.get("SM_MODEL_DIR", "/opt/ml/model"))
-        # Before the fit: a run that cannot be tracked stops the job before it costs.
-        tracking = open_run(env, train_dir)
-        run_id = None if tracking is None else tracking.run_id
-        metrics = train(train_dir, validation_dir, model_dir, hp, run_id)
-    except (TrainingError, TrackingError, OSError) as error:
+        # The worker opens the run while the job trains; the model is written only once the
+        # run exists (its id goes into model.json), so an untrackable run fails the job.
+        tags = tracking.run_tags(env, tracking.data_sha256(train_dir))
+        run = tracking.TrackedRun.start(env, tags=tags, untracked_hint="train untracked")
+        metrics = train(train_dir, validation_dir, model_dir, hp, run)
+    except (TrainingError, tracking.TrackingError, OSError) as error:
         print(f"train-model failed: {error}", file=sys.stderr)
         if output_dir.is_dir():
             (output_dir / "failure").write_text(str(error))
-        if tracking is not None:
-            end = tracking.client.set_terminated
-            tracking.attempt("the run's failure", end, tracking.run_id, "FAILED")
+        if run is not None:
+            run.finish("FAILED")
         return 1
-    if tracking is not None:
-        log_training(tracking, hp, metrics)
+    if run is not None:
+        log_training(run, hp, metrics)
+        run.finish()
     for key, value in sorted(metrics.items()):
         # One metric per line, name=value: easy to scrape with MetricDefinitions.
         print(f"{key}={value:.6f}")

@@ -22,6 +22,7 @@ import re
 import sys
 import tarfile
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +97,21 @@ class LocalTracking:
     uri: str | None
     artifact_root: Path | None = None
     _prepared: set[str] = field(default_factory=set)
+    _pending: threading.Thread | None = None
+    _failure: BaseException | None = None
+
+    def prepare_in_background(self, experiment: str) -> None:
+        """Create `experiment` while the first jobs run: importing mlflow and opening the
+        store take the runner seconds it would otherwise spend before the first tracked job."""
+
+        def prepare() -> None:
+            try:
+                self._prepare(experiment)
+            except BaseException as error:  # re-raised by apply(), in the runner's thread
+                self._failure = error
+
+        self._pending = threading.Thread(target=prepare, name="mlflow-experiment", daemon=True)
+        self._pending.start()
 
     def apply(self, environment: dict[str, str]) -> None:
         """Point a job that names a SageMaker tracking server at this store."""
@@ -105,6 +121,11 @@ class LocalTracking:
             environment.pop(TRACKING_URI_ENV)
             return
         environment[TRACKING_URI_ENV] = self.uri
+        if self._pending is not None:
+            self._pending.join()
+            self._pending, failure, self._failure = None, self._failure, None
+            if failure is not None:
+                raise failure
         self._prepare(environment.get(EXPERIMENT_ENV) or "Default")
 
     def _prepare(self, experiment: str) -> None:

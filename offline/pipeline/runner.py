@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ml.data.synthetic import DEFAULT_CSV
-from ml.pipeline.code import STEP_SCRIPTS, content_hash
+from ml.pipeline.code import BUNDLES, CODE_PREFIX, bundle_prefix
 from offline.aws import LocalAws
 from offline.pipeline.container import local_images
 from offline.pipeline.errors import LocalRunError
@@ -62,7 +61,6 @@ __all__ = [
 EXECUTION_ID = "local-execution"
 MLFLOW_DIR = "mlflow"
 """The local MLflow store's directory, beside the work directory."""
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 ApprovalHook = Callable[[dict[str, Any], LocalAws], None]
 """Called with the EventBridge event SageMaker would emit for the approval, while local AWS is up
@@ -136,7 +134,7 @@ def run_locked(
     *,
     dataset_csv: Path = DEFAULT_CSV,
     parameters: Mapping[str, Any] | None = None,
-    scripts: Mapping[str, Path] = STEP_SCRIPTS,
+    bundles: Mapping[str, Mapping[str, Path]] = BUNDLES,
     images: Mapping[str, Path] | None = None,
     on_approved: ApprovalHook | None = None,
     echo: Echo = print,
@@ -176,7 +174,7 @@ def run_locked(
         aws=aws,
         workdir=workdir,
         scope=scope,
-        scripts=scripts,
+        bundles=bundles,
         images=images,
         echo=echo,
         tracking=local_tracking(workdir, tracking_uri) if tracking else LocalTracking(None),
@@ -206,7 +204,7 @@ class _Execution:
         aws: LocalAws,
         workdir: Path,
         scope: Scope,
-        scripts: Mapping[str, Path],
+        bundles: Mapping[str, Mapping[str, Path]],
         images: Mapping[str, Path] | None,
         echo: Echo,
         tracking: LocalTracking,
@@ -214,7 +212,7 @@ class _Execution:
         self.definition = definition
         self.aws = aws
         self.workdir = workdir
-        self.scripts = scripts
+        self.bundles = bundles
         self.echo = echo
         self.s3 = aws.client("s3")
         self.sagemaker = aws.client("sagemaker")
@@ -231,25 +229,26 @@ class _Execution:
         self.result = RunResult()
         if tracking.uri is not None and _tracks(definition):
             self.result.tracking_uri = tracking.uri
+            config = definition["MlflowConfig"]
+            tracking.prepare_in_background(config.get("MlflowExperimentName") or "Default")
 
     def upload_code(self) -> None:
-        """Put each local script at the content-addressed URI the definition names for it."""
+        """Put every code bundle the definition names at its content-addressed prefix."""
+        known = {bundle_prefix(files): files for files in self.bundles.values()}
         for uri in sorted(self._literal_input_uris()):
-            name = uri.rsplit("/", 1)[-1]
-            digest = next((part for part in uri.split("/") if _SHA256.match(part)), None)
-            if name not in self.scripts:
-                if digest is None:
-                    continue  # data, not code
-                raise LocalRunError(f"definition runs {name!r}, which is not a known step script")
-            path = self.scripts[name]
-            if digest is not None and digest != content_hash(path):
+            bucket, key = split_s3_uri(uri)
+            if not key.startswith(f"{CODE_PREFIX}/"):
+                continue  # data, not code
+            files = known.get(key)
+            if files is None:
                 raise LocalRunError(
-                    f"{uri} was generated from other code than {path} (content hash differs); "
-                    "re-run the offline plan so the definition matches this checkout",
+                    f"{uri} was generated from other step code than this checkout's ml/steps "
+                    "(no bundle has that content hash); re-run the offline plan so the "
+                    "definition matches this checkout",
                     exit_code=2,
                 )
-            bucket, key = split_s3_uri(uri)
-            self.s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+            for name, path in sorted(files.items()):
+                self.s3.put_object(Bucket=bucket, Key=f"{key}{name}", Body=path.read_bytes())
 
     def _literal_input_uris(self) -> set[str]:
         uris: set[str] = set()

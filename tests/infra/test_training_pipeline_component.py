@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ml.pipeline.code import STEP_SCRIPTS
+from ml.pipeline.code import STEP_SCRIPTS, bundle_objects
 from offline.plan.capture import CapturedResource, StackPlan
 from tests.plan_helpers import policy_document, statements
 
@@ -52,8 +51,7 @@ def test_step_code_is_uploaded_content_addressed_and_encrypted(
     plan = stack_plans[stack]
     objects = {o.inputs["key"]: o for o in plan.of_type("aws:s3/bucketObjectv2:BucketObjectv2")}
     expected = {
-        f"pipeline-code/{hashlib.sha256(path.read_bytes()).hexdigest()}/{name}": path
-        for name, path in STEP_SCRIPTS.items()
+        key: path for script in STEP_SCRIPTS for key, path in bundle_objects(script).items()
     }
     assert set(objects) == set(expected)
     definition_text = plan.of_type("aws:sagemaker/pipeline:Pipeline")[0].inputs[
@@ -65,7 +63,9 @@ def test_step_code_is_uploaded_content_addressed_and_encrypted(
         source = uploaded.inputs["source"]["path"]
         assert not Path(source).is_absolute()
         assert Path(source).resolve() == expected[key].resolve()
-        assert f"s3://{plan.outputs['artifacts_bucket_name']}/{key}" in definition_text
+        # The definition names each bundle's prefix; the job downloads every file under it.
+        prefix = key.rsplit("/", 1)[0] + "/"
+        assert f'"s3://{plan.outputs["artifacts_bucket_name"]}/{prefix}"' in definition_text
 
 
 def test_retraining_is_scheduled_only_where_settings_enable_it(

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ml.lineage import METADATA_KEYS
-from ml.pipeline.code import STEP_SCRIPTS
+from ml.lineage.keys import METADATA_KEYS
+from ml.pipeline.code import BUNDLES, STEP_SCRIPTS, bundle_objects, content_hash
 from ml.pipeline.contract import (
     STEP_NAMES,
     STEPS,
@@ -297,10 +297,18 @@ def test_code_comes_from_the_content_addressed_uris(
     definition: dict[str, Any], config: PipelineConfig
 ) -> None:
     bucket = config.artifacts_bucket
-    for script, path in STEP_SCRIPTS.items():
-        sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
-        assert config.code_uris[script] == f"s3://{bucket}/pipeline-code/{sha256}/{script}"
-    assert sorted(STEP_SCRIPTS) == sorted(p.name for p in (REPO / "ml" / "steps").glob("[!_]*.py"))
+    for script in STEP_SCRIPTS:
+        assert re.fullmatch(
+            f"s3://{bucket}/pipeline-code/[0-9a-f]{{64}}/", config.code_uris[script]
+        )
+        assert bundle_objects(script) == {
+            f"{config.code_uris[script].removeprefix(f's3://{bucket}/')}{name}": path
+            for name, path in BUNDLES[script].items()
+        }
+    assert BUNDLES["evaluate.py"].keys() == {"evaluate.py", "tracking.py"}
+    assert len(set(config.code_uris.values())) == len(STEP_SCRIPTS)
+    bundled = {name for files in BUNDLES.values() for name in files}
+    assert bundled == {p.name for p in (REPO / "ml" / "steps").glob("[!_]*.py")}
     steps = steps_by_name(definition)
     for step, script in (
         ("preprocess-data", "preprocess.py"),
@@ -319,6 +327,19 @@ def test_code_comes_from_the_content_addressed_uris(
         for c in steps["train-model"]["Arguments"]["InputDataConfig"]
     }
     assert channels["code"] == config.code_uris["train.py"]
+
+
+def test_a_bundle_hash_follows_every_file_it_holds(tmp_path: Path) -> None:
+    script, module = tmp_path / "step.py", tmp_path / "tracking.py"
+    script.write_text("import tracking\n")
+    module.write_text("A = 1\n")
+    files = {"step.py": script, "tracking.py": module}
+    before = content_hash(files)
+    assert content_hash(dict(reversed(files.items()))) == before  # order does not matter
+    module.write_text("A = 2\n")
+    assert content_hash(files) != before  # a module's change is a new bundle
+    assert content_hash({"step.py": script}) != content_hash(files)
+    assert content_hash({"other.py": script, "tracking.py": module}) != content_hash(files)
 
 
 def test_preprocess_is_never_cached(definition: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ import pytest
 
 from ml import lineage
 from ml.data.synthetic import generate
-from ml.steps import evaluate, preprocess, train
+from ml.steps import evaluate, preprocess, tracking, train
 from offline.pipeline.jobs import LocalTracking
 
 TRACKING_ARN = "arn:aws:sagemaker:eu-west-1:222222222222:mlflow-tracking-server/promote-code-dev"
@@ -241,7 +241,7 @@ assert "matplotlib" not in sys.modules
     assert done.returncode == 0, done.stderr
 
 
-def test_a_run_that_cannot_be_created_fails_train_before_the_fit(
+def test_a_run_that_cannot_be_created_fails_train_before_the_model_is_written(
     splits: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -262,7 +262,7 @@ def test_a_run_that_cannot_be_created_fails_train_before_the_fit(
     err = capsys.readouterr().err
     assert f"train-model failed: MLflow http://127.0.0.1:{port}: cannot create the run" in err
     assert "cannot create the run" in err
-    assert not (tmp_path / "model").exists()  # failed before the fit
+    assert not (tmp_path / "model").exists()  # nothing written
     assert "cannot create the run" in (tmp_path / "failure").read_text()
 
 
@@ -278,21 +278,37 @@ def test_evaluate_fails_when_its_run_cannot_be_resumed(
         (copy / path.name).write_bytes(path.read_bytes())
     metadata = json.loads((copy / "model.json").read_text())
     (copy / "model.json").write_text(json.dumps({**metadata, "mlflow_run_id": "0" * 32}))
-    with pytest.raises(evaluate.TrackingError, match=f"cannot open run {'0' * 32}"):
+    with pytest.raises(tracking.TrackingError, match=f"cannot open run {'0' * 32}"):
         evaluate.run(copy, splits / "test", tmp_path / "e", environ=environment)
     assert not (tmp_path / "e").exists()
 
 
 def test_a_logging_failure_is_a_warning_not_a_lost_evaluation(
-    capsys: pytest.CaptureFixture[str],
+    tracked: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def refuse(*_: Any) -> None:
-        raise ConnectionError("server went away\nsecond line")
+    client = tracked["client"]
+    environment = job_environment(client.tracking_uri)
+    run = tracking.TrackedRun.start(environment, tags={"stack": "promote-code-dev"})
+    assert run is not None
+    run.log_batch("the metrics", metrics={"accuracy": 0.5})
+    run.log_artifact(tmp_path / "gone.txt")  # not there when the worker logs it
+    warnings = run.finish()
+    assert len(warnings) == 1
+    assert warnings[0].startswith(
+        f"warning: MLflow {client.tracking_uri}: could not log gone.txt to run {run.run_id()}: "
+    )
+    assert capsys.readouterr().err.strip() == warnings[0]
+    logged = client.get_run(run.run_id())
+    assert logged.data.metrics == {"accuracy": 0.5}
+    assert logged.info.status == "FINISHED"
 
-    tracking = evaluate.Tracking(client=None, run_id="r1", uri="http://127.0.0.1:1", warnings=[])
-    tracking.attempt("confusion_matrix.png", refuse, "r1")
-    assert tracking.warnings == [
-        "warning: MLflow http://127.0.0.1:1: could not log confusion_matrix.png to run r1: "
-        "server went away"
-    ]
-    assert capsys.readouterr().err.strip() == tracking.warnings[0]
+
+def test_a_worker_that_dies_is_reported_where_the_run_is_needed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tracking.sys, "executable", "/bin/false")  # the worker exits at once
+    run = tracking.TrackedRun.start(job_environment("sqlite:///unused.db"))
+    assert run is not None
+    with pytest.raises(tracking.TrackingError, match="the tracking worker exited with status 1"):
+        run.run_id()
+    assert run.finish() == []

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from ml.pipeline.code import bundle_prefix
 from offline.aws import LocalAws, local_aws
 from offline.pipeline.cli import rejection
 from offline.pipeline.errors import EXIT_REJECTED, EXIT_STEP_FAILED
@@ -171,8 +172,14 @@ def tiny(tmp_path: Path) -> dict[str, Any]:
 
 
 def run(aws: LocalAws, workdir: Path, options: dict[str, Any], **more: Any) -> RunResult:
-    definition = more.pop("definition", tiny_definition())
-    return run_local(definition, OUTPUTS, aws, workdir, **{**options, **more})
+    """`run_local` with each tiny script as its own code bundle, at its content-addressed
+    prefix (as ml/pipeline/code.py lays out the pipeline's)."""
+    text = json.dumps(more.pop("definition", tiny_definition()))
+    bundles = {name: {name: path} for name, path in options["scripts"].items()}
+    for name, files in bundles.items():
+        text = text.replace(f"s3://{BUCKET}/code/{name}", f"s3://{BUCKET}/{bundle_prefix(files)}")
+    rest = {k: v for k, v in options.items() if k != "scripts"}
+    return run_local(json.loads(text), OUTPUTS, aws, workdir, bundles=bundles, **{**rest, **more})
 
 
 def test_the_if_branch_runs_and_the_package_carries_the_report(

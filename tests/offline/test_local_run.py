@@ -22,7 +22,7 @@ import pytest
 
 from ml import lineage
 from ml.data.synthetic import generate
-from ml.pipeline.code import STEP_SCRIPTS, content_hash
+from ml.pipeline.code import BUNDLES, content_hash
 from offline.aws import LocalAws, local_aws
 from offline.deployer import LocalDeployer, local_config
 from offline.mlflow_ui import running_server
@@ -328,8 +328,8 @@ def test_a_bad_dataset_stops_before_any_step(
 def test_code_that_differs_from_the_definition_is_refused(
     aws: LocalAws, planned: tuple[str, StackOutputs], tmp_path: Path
 ) -> None:
-    stale = planned[0].replace(content_hash(STEP_SCRIPTS["train.py"]), "0" * 64)
-    with pytest.raises(LocalRunError, match="generated from other code") as raised:
+    stale = planned[0].replace(content_hash(BUNDLES["train.py"]), "0" * 64)
+    with pytest.raises(LocalRunError, match="generated from other step code") as raised:
         run_local(stale, planned[1], aws, tmp_path / "w", echo=lambda line: None)
     assert raised.value.exit_code == 2
 

@@ -5,7 +5,8 @@
 set -eu
 case "${1:-}" in
   train)
-    # The step script arrives as the job's "code" channel (content-addressed S3 object).
+    # The step script and its modules arrive as the job's "code" channel (a content-addressed
+    # S3 prefix, ml/pipeline/code.py).
     exec python /opt/ml/input/data/code/train.py train
     ;;
   serve)
