@@ -31,7 +31,7 @@ from pulumi_policy import (
 )
 
 from ._props import config_str, is_unknown, props_of
-from .images import images_of
+from .images.references import images_of
 
 NAME = "promotion-gate"
 GATE_TYPE = "promote:promotion:Gate"

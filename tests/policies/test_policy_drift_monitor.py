@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from policy_helpers import DIGEST, PROD_IMAGE_CONFIG, REGISTRY, TRAINING
 from rules._props import UNKNOWN
-from rules.images import SCHEDULER_SCHEDULE, image_violations, images_of
+from rules.images import image_violations
+from rules.images.references import SCHEDULER_SCHEDULE, images_of
 
 from infra.components.drift_monitor import CREATE_PROCESSING_JOB_TARGET
 from infra.components.retraining_schedule import START_PIPELINE_TARGET

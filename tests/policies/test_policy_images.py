@@ -17,15 +17,9 @@ from policy_helpers import (
     TRAINING,
 )
 from rules._props import UNKNOWN, props_of
-from rules.images import (
-    LAMBDA_FUNCTION,
-    SAGEMAKER_MODEL,
-    SAGEMAKER_PIPELINE,
-    ImageRuleConfig,
-    image_problem,
-    image_violations,
-    model_package_problem,
-)
+from rules.images import image_violations
+from rules.images.checks import ImageRuleConfig, image_problem, model_package_problem
+from rules.images.references import LAMBDA_FUNCTION, SAGEMAKER_MODEL, SAGEMAKER_PIPELINE
 
 from offline.plan.capture import UNKNOWN as ENGINE_UNKNOWN
 
