@@ -1,7 +1,7 @@
 """Ranges, defaults and patterns shared by the stack settings and the ML configs.
 
 A value a stack sets in `Pulumi.<stack>.yaml` is validated twice: by the
-settings models (`infra/settings.py`, before any resource is declared) and by
+settings models (`infra/settings/`, before any resource is declared) and by
 the dataclass the ML code builds from it (`ml.pipeline.contract.PipelineConfig`
 at definition build time, `ml.deployer.config.RolloutConfig` and
 `DeployerConfig` in the deployer Lambda). Both read their ranges, defaults and

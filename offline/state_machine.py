@@ -2,8 +2,9 @@
 
 `StateMachine(definition).run(input, clients)` walks an Amazon States Language definition
 as Step Functions would, calling AWS through boto3 clients (local AWS in the demos and
-tests). The definition is checked whole before anything runs; what this interpreter does
-not implement is refused there, naming the state and the field, never skipped silently.
+tests). The definition is checked whole before anything runs
+(`offline.state_machine_check`); what this interpreter does not implement is refused there,
+naming the state and the field, never skipped silently.
 
 Supported (the subset a small orchestration uses):
 
@@ -29,7 +30,6 @@ when the state was entered, and then all are set.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -41,37 +41,12 @@ import jsonata
 from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError
 
-SDK_RESOURCE = re.compile(
-    r"^arn:aws[a-z-]*:states:::aws-sdk:(?P<service>[a-z0-9-]+):(?P<action>[a-zA-Z0-9]+)$"
-)
+from offline.state_machine_check import SDK_RESOURCE, check_definition, is_expression
+
 SDK_SERVICES = {"sfn": "stepfunctions", "eventbridge": "events", "cloudwatchlogs": "logs"}
 """Step Functions' service names in aws-sdk ARNs that are not boto3's client names."""
-TOP_FIELDS = {"Comment", "QueryLanguage", "StartAt", "States", "Version"}
-STATE_FIELDS = {
-    "Task": {
-        "Type",
-        "Comment",
-        "QueryLanguage",
-        "Resource",
-        "Arguments",
-        "Assign",
-        "Output",
-        "Next",
-        "End",
-        "Retry",
-    },
-    "Choice": {"Type", "Comment", "QueryLanguage", "Choices", "Default", "Assign", "Output"},
-    "Pass": {"Type", "Comment", "QueryLanguage", "Assign", "Output", "Next", "End"},
-    "Succeed": {"Type", "Comment", "QueryLanguage", "Output"},
-    "Fail": {"Type", "Comment", "QueryLanguage", "Error", "Cause"},
-}
-RULE_FIELDS = {"Condition", "Next", "Assign", "Output", "Comment"}
 MAX_TRANSITIONS = 1000
 """A definition that loops longer than this is stopped (Step Functions allows 25,000 events)."""
-
-
-class DefinitionError(ValueError):
-    """A definition this interpreter cannot run; the message names the state and field."""
 
 
 class _StateFailedError(Exception):
@@ -108,10 +83,6 @@ class Execution:
         return self.path[-1]
 
 
-def is_expression(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith("{%") and value.endswith("%}")
-
-
 def _jsonable(value: Any) -> Any:
     """An SDK response as Step Functions hands it on: JSON types, ISO 8601 timestamps."""
     if isinstance(value, Mapping):
@@ -131,101 +102,13 @@ def _jsonable(value: Any) -> Any:
 
 
 class StateMachine:
-    """A checked definition, ready to run any number of times."""
+    """A checked definition, ready to run any number of times (else `DefinitionError`)."""
 
     def __init__(self, definition: Mapping[str, Any] | str) -> None:
         document = json.loads(definition) if isinstance(definition, str) else dict(definition)
         self.definition: dict[str, Any] = document
         self._compiled: dict[str, Any] = {}
-        self._check()
-
-    # Checking -------------------------------------------------------------------------
-    def _check(self) -> None:
-        document = self.definition
-        unknown = sorted(set(document) - TOP_FIELDS)
-        if unknown:
-            raise DefinitionError(f"definition: unsupported top-level field(s) {unknown}")
-        if document.get("QueryLanguage") != "JSONata":
-            raise DefinitionError(
-                "definition: QueryLanguage must be JSONata (JSONPath definitions are not "
-                f"interpreted), got {document.get('QueryLanguage')!r}"
-            )
-        states = document.get("States")
-        if not isinstance(states, dict) or not states:
-            raise DefinitionError("definition: States must be a non-empty object")
-        self._target("definition", "StartAt", document.get("StartAt"))
-        for name, state in states.items():
-            self._check_state(name, state)
-
-    def _target(self, where: str, key: str, name: Any) -> None:
-        if name not in self.definition["States"]:
-            raise DefinitionError(f"{where}: {key} {name!r} is not a state of this definition")
-
-    def _check_state(self, name: str, state: Any) -> None:
-        where = f"state {name!r}"
-        kind = state.get("Type") if isinstance(state, dict) else None
-        if kind not in STATE_FIELDS:
-            raise DefinitionError(
-                f"{where}: Type {kind!r} is not supported (supported: {sorted(STATE_FIELDS)})"
-            )
-        unknown = sorted(set(state) - STATE_FIELDS[kind])
-        if unknown:
-            raise DefinitionError(f"{where}: unsupported field(s) {unknown} for a {kind} state")
-        if state.get("QueryLanguage", "JSONata") != "JSONata":
-            raise DefinitionError(f"{where}: QueryLanguage must be JSONata")
-        if kind in ("Task", "Pass"):
-            if ("Next" in state) == bool(state.get("End")):
-                raise DefinitionError(f"{where}: set exactly one of Next or End: true")
-            if "Next" in state:
-                self._target(where, "Next", state["Next"])
-        if kind == "Task":
-            self._check_task(where, state)
-        if kind == "Choice":
-            self._check_choice(where, state)
-        for key in ("Assign",):
-            if key in state and not isinstance(state[key], dict):
-                raise DefinitionError(f"{where}: {key} must be an object")
-        self._compile_all(where, state)
-
-    def _check_task(self, where: str, state: dict[str, Any]) -> None:
-        resource = str(state.get("Resource", ""))
-        if not SDK_RESOURCE.match(resource):
-            raise DefinitionError(
-                f"{where}: Resource {resource!r} is not an aws-sdk integration "
-                "(arn:aws:states:::aws-sdk:<service>:<action>); only those are run"
-            )
-        arguments = state.get("Arguments", {})
-        if not (isinstance(arguments, dict) or is_expression(arguments)):
-            raise DefinitionError(f"{where}: Arguments must be an object or {{% ... %}}")
-
-    def _check_choice(self, where: str, state: dict[str, Any]) -> None:
-        choices = state.get("Choices")
-        if not isinstance(choices, list) or not choices:
-            raise DefinitionError(f"{where}: Choices must be a non-empty list")
-        for number, rule in enumerate(choices):
-            at = f"{where} Choices[{number}]"
-            unknown = sorted(set(rule) - RULE_FIELDS)
-            if unknown:
-                raise DefinitionError(f"{at}: unsupported field(s) {unknown}")
-            if not is_expression(rule.get("Condition")):
-                raise DefinitionError(f"{at}: Condition must be a {{% ... %}} expression")
-            self._target(at, "Next", rule.get("Next"))
-        if "Default" in state:
-            self._target(where, "Default", state["Default"])
-
-    def _compile_all(self, where: str, value: Any) -> None:
-        """Parse every expression now, so a syntax error is a definition error."""
-        if isinstance(value, dict):
-            for item in value.values():
-                self._compile_all(where, item)
-        elif isinstance(value, list):
-            for item in value:
-                self._compile_all(where, item)
-        elif is_expression(value):
-            try:
-                self._expression(value)
-            except jsonata.JException as error:
-                raise DefinitionError(f"{where}: cannot parse {value!r}: {error}") from None
+        check_definition(self.definition, self._expression)
 
     def _expression(self, text: str) -> Any:
         if text not in self._compiled:
@@ -235,7 +118,6 @@ class StateMachine:
             self._compiled[text] = expression
         return self._compiled[text]
 
-    # Running --------------------------------------------------------------------------
     def _evaluate(self, value: Any, bindings: dict[str, Any]) -> Any:
         if isinstance(value, dict):
             return {k: self._evaluate(v, bindings) for k, v in value.items()}

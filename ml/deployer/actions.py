@@ -24,7 +24,7 @@ from ml.deployer.errors import (
 )
 from ml.deployer.registry import SageMakerClient, describe_or_none
 from ml.deployer.requests import Plan, deployment_config
-from ml.lineage import COMMIT_TAG, PACKAGE_ARN_TAG
+from ml.lineage.keys import COMMIT_TAG, PACKAGE_ARN_TAG
 
 Action = Literal["created", "updated", "noop"]
 MANAGED_BY: Final = "promote-code-deployer"

@@ -3,7 +3,7 @@
 The `ModelDeployer` component writes these variables and the handler reads them
 back with `DeployerConfig.from_env`, so the names live here, once. Reading is
 explicit (a mapping is passed in), never done at import time. Ranges and
-defaults are `ml.limits`, the ones the stack settings (`infra/settings.py`) use.
+defaults are `ml.limits`, the ones the stack settings (`infra/settings/`) use.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ from ml.deployer.requests import (
     plan_for,
     traffic_routing,
 )
-from ml.lineage import package_commit
+from ml.lineage.keys import package_commit
 
 # Re-exported: callers and tests import the deployer's public names from here.
 __all__ = [

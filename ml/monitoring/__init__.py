@@ -7,6 +7,8 @@
 - `drift`: the comparison (Jensen-Shannon distance per component, one score, a verdict);
 - `report`: the JSON report and its PNG plot;
 - `metrics`: the CloudWatch metrics the drift alarm watches;
+- `config`: the job's configuration, read and checked from its environment;
+- `window`: a scheduled run's window and the capture objects in it, read from S3;
 - `job`: the monitoring job (`docker run <training image> monitor`, Model Monitor's
   bring-your-own-container contract).
 

@@ -36,253 +36,32 @@ and `drift_report.png` to `output_path` and publishes the metrics (`ml.monitorin
 Exit status 0 whatever the verdict (drift is a metric for the alarm, not a failed job), 2
 for a configuration or input problem (one line naming the variable, file or resource), 3
 for an internal error.
+
+The environment is read and checked by `ml.monitoring.config`; the window and the capture
+objects in it are found in S3 by `ml.monitoring.window`. This module runs the job: the
+baseline, the analysis, the report, the metrics and the exit status.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ml import limits
 from ml.monitoring import baseline as baselines
 from ml.monitoring import capture, metrics, report
 from ml.monitoring.analysis import analyse
-from ml.monitoring.capture import CaptureStats
-from ml.monitoring.drift import DriftAccumulator
+from ml.monitoring.config import MonitorConfig, MonitorError
+from ml.monitoring.window import analyse_s3, split_s3_uri, window_objects, window_of
 
 FAILURE_MESSAGE = Path("/opt/ml/output/message")
 """Where a processing job's failure reason goes (shown as its FailureReason)."""
-HOUR = timedelta(hours=1)
-DOWNLOAD_BATCH_BYTES = 256 * 2**20
-"""Capture bytes held in scratch space at once: a week of busy traffic never fills the disk."""
-
-
-class MonitorError(ValueError):
-    """A configuration or input the job cannot use; the message says which and what to do."""
-
-
-@dataclass(frozen=True)
-class MonitorConfig:
-    dataset_source: str
-    """`s3://bucket/prefix/` (the endpoint's capture) or a local file or folder."""
-    output_path: Path
-    endpoint: str
-    start: datetime | None
-    """Local mode only (`start_time`); from S3 the previous report decides it."""
-    end: datetime | None
-    threshold: float
-    min_notes: int
-    namespace: str | None
-    baseline_uri: str | None
-    report_uri: str | None = None
-    max_lookback: timedelta | None = None
-
-    @property
-    def from_s3(self) -> bool:
-        return self.dataset_source.startswith("s3://")
-
-    @classmethod
-    def from_environment(cls, env: Mapping[str, str]) -> MonitorConfig:
-        def required(name: str, why: str = "the schedule's job request sets it") -> str:
-            value = env.get(name, "").strip()
-            if not value:
-                raise MonitorError(f"environment variable {name} is not set ({why})")
-            return value
-
-        def number(name: str, bounds: limits.Bounds[Any], kind: type[float] | type[int]) -> Any:
-            raw = env.get(name, "").strip()
-            try:
-                value = kind(raw) if raw else bounds.default
-            except ValueError:
-                raise MonitorError(f"{name}={raw!r} is not a {kind.__name__}") from None
-            problem = bounds.problem(name, value)
-            if problem is not None:
-                raise MonitorError(problem)
-            return value
-
-        def when(name: str) -> datetime | None:
-            raw = env.get(name, "").strip()
-            try:
-                return capture.parse_time(raw) if raw else None
-            except ValueError:
-                raise MonitorError(f"{name}={raw!r} is not an ISO 8601 time") from None
-
-        source = required("dataset_source")
-        threshold = number("DRIFT_THRESHOLD", limits.DRIFT_THRESHOLD, float)
-        min_notes = number("DRIFT_MIN_NOTES", limits.DRIFT_MIN_RECORDS, int)
-        report_uri = env.get("DRIFT_REPORT_S3_URI", "").strip() or None
-        lookback = None
-        if source.startswith("s3://"):
-            if env.get("start_time", "").strip():
-                raise MonitorError(
-                    "start_time is set with an s3:// dataset_source: the window starts at the "
-                    "previous report's end (DRIFT_REPORT_S3_URI); unset start_time"
-                )
-            required("end_time", "the schedule's scheduled time: the window's end")
-            raw = required("DRIFT_MAX_LOOKBACK_SECONDS", "how far back a first run reads")
-            try:
-                seconds = int(raw)
-            except ValueError:
-                raise MonitorError(f"DRIFT_MAX_LOOKBACK_SECONDS={raw!r} is not an int") from None
-            if seconds < 60:
-                raise MonitorError(f"DRIFT_MAX_LOOKBACK_SECONDS must be >= 60, got {seconds}")
-            lookback = timedelta(seconds=seconds)
-            if report_uri is not None and not report_uri.startswith("s3://"):
-                raise MonitorError(f"DRIFT_REPORT_S3_URI={report_uri!r} is not an s3:// URI")
-        return cls(
-            dataset_source=source,
-            output_path=Path(required("output_path")),
-            endpoint=required("sagemaker_endpoint_name"),
-            start=when("start_time"),
-            end=when("end_time"),
-            threshold=threshold,
-            min_notes=min_notes,
-            namespace=env.get("DRIFT_METRICS_NAMESPACE", "").strip() or None,
-            baseline_uri=env.get("DRIFT_BASELINE_URI", "").strip() or None,
-            report_uri=report_uri,
-            max_lookback=lookback,
-        )
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """(bucket, key prefix ending in '/' or empty) of `s3://bucket/prefix`."""
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    if not bucket:
-        raise MonitorError(f"{uri!r} names no bucket (expected s3://<bucket>/<prefix>/)")
-    return bucket, key if not key or key.endswith("/") else f"{key}/"
-
-
-def _folders(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
-    """The `<prefix><name>/` folders right under `prefix` (ListObjectsV2 with a delimiter)."""
-    pages = s3.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=prefix, Delimiter="/"
-    )
-    for page in pages:
-        for common in page.get("CommonPrefixes", []):
-            yield str(common["Prefix"])
-
-
-@dataclass(frozen=True)
-class Window:
-    start: datetime
-    end: datetime
-    previous_report: str | None
-    """The report the window continues from (None: the lookback decided the start)."""
-
-
-def window_of(s3: Any, config: MonitorConfig) -> Window:
-    """[start, end): from the newest earlier report's end, at most the lookback back."""
-    assert config.end is not None and config.max_lookback is not None  # from_environment
-    end, earliest = config.end, config.end - config.max_lookback
-    if config.report_uri is None:
-        return Window(earliest, end, None)
-    bucket, prefix = split_s3_uri(config.report_uri)
-    runs: list[tuple[datetime, str]] = []
-    for folder in _folders(s3, bucket, prefix):
-        try:
-            stamp = capture.parse_time(folder[len(prefix) :].rstrip("/"))
-        except ValueError:
-            continue  # not a run's folder (each is named by its scheduled time)
-        if stamp < end:  # a later folder is a backfill run's, not this run's past
-            runs.append((stamp, folder))
-    for stamp, folder in sorted(runs, reverse=True):
-        key = f"{folder}{report.REPORT_FILE}"
-        try:
-            document = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        except s3.exceptions.NoSuchKey:
-            continue  # a folder without a report: that run did not finish
-        recorded = (document.get("window") or {}).get("end") if isinstance(document, dict) else None
-        try:
-            previous = capture.parse_time(recorded) if isinstance(recorded, str) else stamp
-        except ValueError:
-            previous = stamp
-        start = min(max(previous, earliest), end)
-        return Window(start, end, f"s3://{bucket}/{key}")
-    return Window(earliest, end, None)
-
-
-@dataclass(frozen=True)
-class CaptureObject:
-    key: str
-    size: int
-
-
-def window_objects(s3: Any, source_uri: str, window: Window) -> tuple[list[CaptureObject], int]:
-    """The capture objects of the window's hour folders (and the hour before), and how many
-    hour folders were listed: `<prefix><variant>/yyyy/mm/dd/hh/*.jsonl`, in key order."""
-    bucket, prefix = split_s3_uri(source_uri)
-    first = window.start.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - HOUR
-    hours = []
-    hour = first
-    while hour < window.end:
-        hours.append(hour)
-        hour += HOUR
-    found: list[CaptureObject] = []
-    listed = 0
-    paginator = s3.get_paginator("list_objects_v2")
-    for variant in _folders(s3, bucket, prefix):
-        for hour in hours:
-            listed += 1
-            for page in paginator.paginate(Bucket=bucket, Prefix=f"{variant}{hour:%Y/%m/%d/%H}/"):
-                found.extend(
-                    CaptureObject(item["Key"], int(item["Size"]))
-                    for item in page.get("Contents", [])
-                    if item["Key"].endswith(capture.CAPTURE_SUFFIX)
-                )
-    return sorted(found, key=lambda item: item.key), listed
-
-
-def analyse_s3(
-    s3: Any,
-    bucket: str,
-    objects: list[CaptureObject],
-    baseline: baselines.Baseline,
-    *,
-    window: Window,
-    scratch: Path,
-) -> tuple[DriftAccumulator, CaptureStats]:
-    """Download `objects` a batch at a time, analyse each batch, merge the counts."""
-    accumulator, stats = DriftAccumulator(baseline), CaptureStats()
-    batch: list[CaptureObject] = []
-
-    def flush() -> None:
-        folder = scratch / "capture"
-        files = []
-        for item in batch:
-            target = folder / item.key
-            target.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, item.key, str(target))
-            files.append(target)
-        try:
-            part, part_stats = analyse(files, baseline, window.start, window.end)
-        except capture.CaptureError as error:  # name the object, not the scratch copy
-            raise capture.CaptureError(
-                str(error).replace(f"{folder}/", f"s3://{bucket}/")
-            ) from None
-        accumulator.merge(part)
-        stats.merge(part_stats)
-        shutil.rmtree(folder, ignore_errors=True)
-        batch.clear()
-
-    size = 0
-    for item in objects:
-        batch.append(item)
-        size += item.size
-        if size >= DOWNLOAD_BATCH_BYTES:
-            flush()
-            size = 0
-    if batch:
-        flush()
-    return accumulator, stats
 
 
 def served_baseline(sagemaker: Any, endpoint: str) -> tuple[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ml.deployer.handler import handle_event
-from ml.lineage import COMMIT_TAG, PACKAGE_ARN_TAG
+from ml.lineage.keys import COMMIT_TAG, PACKAGE_ARN_TAG
 from tests.deployer.support import (
     COMMIT,
     ENDPOINT,

@@ -9,7 +9,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from offline.state_machine import DefinitionError, StateMachine
+from offline.state_machine import StateMachine
+from offline.state_machine_check import DefinitionError
 
 REGION = "eu-west-1"
 
