@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from offline.plan.capture import StackPlan
 from offline.plan.harness import plan_stacks
 from tests.plan_helpers import TEST_TAG
 
+PLANNED_STACKS = ("identity", "ops", "dev", "staging", "prod")
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
 
 @pytest.fixture(scope="session")
-def stack_plans() -> dict[str, StackPlan]:
-    return plan_stacks(
-        ("identity", "ops", "dev", "staging", "prod"),
-        image_tag=TEST_TAG,
-    )
+def stack_plans(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[str, StackPlan]:
+    """Every stack planned once per test run (about 6 s of CPU).
+
+    Under pytest-xdist the first worker plans and writes each plan's JSON beside the
+    workers' temporary directories; the others read it back, which is lossless
+    (tests/offline/test_mocks.py holds `StackPlan.from_json(plan.to_json()) == plan`).
+    """
+    if worker_id == "master":
+        return plan_stacks(PLANNED_STACKS, image_tag=TEST_TAG)
+    shared = tmp_path_factory.getbasetemp().parent / "stack-plans"
+    with _exclusive(shared.with_suffix(".lock")):
+        if not (shared / "complete").is_file():
+            plans = plan_stacks(PLANNED_STACKS, image_tag=TEST_TAG)
+            shared.mkdir(exist_ok=True)
+            for plan in plans.values():
+                plan.write(shared)
+            (shared / "complete").touch()
+            return plans
+    return {s: StackPlan.from_json((shared / f"{s}.json").read_text()) for s in PLANNED_STACKS}

@@ -25,6 +25,7 @@ Without `MLFLOW_TRACKING_URI`, nothing starts and mlflow is never imported.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -186,7 +187,8 @@ class TrackedRun:
         if self._open_error is None:
             self._send("the run's end", op="end", status=status)
         if self._process.stdin is not None:
-            self._process.stdin.close()
+            with contextlib.suppress(BrokenPipeError):  # a worker that died: `_answer` says so
+                self._process.stdin.close()
         if self._answered == 0:
             self._read_open()
         if self._open_error is None:

@@ -9,6 +9,7 @@ import pulumi
 import pytest
 
 from infra.program import resolve_image_tag
+from offline.plan.capture import StackPlan
 from offline.plan.mocks import OfflineMocks, UnmockedInvokeError
 
 
@@ -39,3 +40,10 @@ def test_image_tag_is_refused_for_a_dirty_tree(
     (tmp_path / "f.txt").write_text("b")
     with pytest.raises(pulumi.RunError, match="uncommitted changes"):
         resolve_image_tag({})
+
+
+@pytest.mark.parametrize("stack", ["identity", "ops", "dev", "staging", "prod"])
+def test_a_plan_survives_its_json_form(stack_plans: dict[str, StackPlan], stack: str) -> None:
+    # What lets the test session plan once and hand the plans to every xdist worker.
+    plan = stack_plans[stack]
+    assert StackPlan.from_json(plan.to_json()) == plan

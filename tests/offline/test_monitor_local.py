@@ -14,8 +14,6 @@ from offline import monitoring
 from offline.aws import local_aws
 from offline.monitoring import BUCKET, CAPTURE_PREFIX, ENDPOINT, NAMESPACE, run_drift_demo
 from offline.plan.capture import StackPlan
-from offline.plan.harness import plan_stacks
-from tests.plan_helpers import TEST_TAG
 
 TIME_LIMIT_SECONDS = 150
 
@@ -61,10 +59,9 @@ def test_the_drift_demo_sees_no_drift_then_drift(tmp_path: Path) -> None:
 
 
 def test_promote_monitor_runs_the_planned_alarm_and_trigger(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    stack_plans: dict[str, StackPlan], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    plan = plan_stacks(("prod",), image_tag=TEST_TAG)["prod"]
-    plan.write(tmp_path / "plan")
+    stack_plans["prod"].write(tmp_path / "plan")
     started = time.monotonic()
     status = monitoring.main(
         ["--local", "--plan-dir", str(tmp_path / "plan"), "--workdir", str(tmp_path / "work")]
