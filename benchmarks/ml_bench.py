@@ -112,14 +112,14 @@ FIT = textwrap.dedent(
     import json, sys, time
     from pathlib import Path
     import joblib, pandas as pd
-    from ml.steps import evaluate, train
+    from ml.steps import evaluate, scoring, train
     kind, data, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     labels = json.loads((data / "train" / "labels.json").read_text())
-    test = evaluate.read_test(data / "test")
+    test = scoring.read_test(data / "test")
     if kind == "ours":
         metrics = train.train(data / "train", None, out, train.Hyperparameters())
         seconds = metrics["train_seconds"]
-        model, _, majority = evaluate.load_model(out)
+        model, _, majority = scoring.load_model(out)
     else:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.pipeline import Pipeline

@@ -27,16 +27,13 @@ import pandas as pd
 
 from ml.data.synthetic import DEFAULT_CSV
 from ml.pipeline.contract import DATASET_PREFIX
+from ml.steps.notes_csv import TEXT_COLUMN, DataError, clean, read_notes
 from ml.steps.preprocess import (
     DEFAULT_CONFLICT_POLICY,
     SEED,
     SPLITS,
-    TEXT_COLUMN,
-    DataError,
-    clean,
     drop_rare_labels,
     grouped_split,
-    read_notes,
     resolve_duplicates,
     text_key,
 )

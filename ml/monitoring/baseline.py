@@ -19,8 +19,9 @@ bitmap's fill (`vocabulary.fill`, about 3 % for 30 000 training words), so the O
 is under-estimated by at most that share and never over-estimated.
 
 `TextFeaturizer` is the one definition of a note's length (its tokens) and OOV rate on the
-monitor's side; ml/steps/evaluate.py (self-contained, so it cannot import this) computes
-the same from the same spec, and tests/ml/test_drift_baseline.py holds the two equal.
+monitor's side; ml/steps/drift_baseline.py (in evaluate.py's code bundle, which cannot import
+this) computes the same from the same spec, and tests/ml/test_drift_baseline.py holds the two
+equal.
 """
 
 from __future__ import annotations
@@ -186,7 +187,7 @@ def _vocabulary(raw: Any, buckets: int, source: str) -> np.ndarray | None:
 class TextFeaturizer:
     """Token counts and OOV shares of notes, in `spec`'s terms.
 
-    The same numbers as hashing whole notes (ml/steps/evaluate.py does that), faster on a
+    The same numbers as hashing whole notes (ml/steps/drift_baseline.py does that), faster on a
     stream: the model's tokenizer splits each note, and each distinct word is hashed once
     and remembered as known or not (the cache is emptied past `CACHE_WORDS` words, so
     memory stays bounded on traffic full of unseen words).

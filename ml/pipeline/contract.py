@@ -57,9 +57,13 @@ CONDITION_STEP = "accuracy-check"
 APPROVE_STEP = "approve-model"
 
 STEPS: tuple[Step, ...] = (
-    Step(PREPROCESS_STEP, "preprocess.py"),
+    Step(PREPROCESS_STEP, "preprocess.py", modules=("notes_csv.py",)),
     Step(TRAIN_STEP, "train.py", modules=("tracking.py",)),
-    Step(EVALUATE_STEP, "evaluate.py", modules=("tracking.py",)),
+    Step(
+        EVALUATE_STEP,
+        "evaluate.py",
+        modules=("champions.py", "drift_baseline.py", "run_record.py", "scoring.py", "tracking.py"),
+    ),
     Step(REGISTER_STEP),
     Step(CONDITION_STEP),
     Step(APPROVE_STEP, "approve.py", runs_if=CONDITION_STEP),

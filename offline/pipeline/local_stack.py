@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ml.data.upload import upload_dataset
-from ml.steps.preprocess import DataError
+from ml.steps.notes_csv import DataError
 from offline.aws import LocalAws
 from offline.pipeline.errors import LocalRunError
 

@@ -10,7 +10,7 @@ import pandas as pd
 from ml.data.realistic import generate
 from ml.monitoring.capture import Observation
 from ml.serving.inference import LoadedModel, model_fn, predict_fn
-from ml.steps import evaluate, preprocess, train
+from ml.steps import drift_baseline, evaluate, preprocess, scoring, train
 
 NOTES = 900
 
@@ -24,10 +24,10 @@ class Trained:
 
     @property
     def baseline_path(self) -> Path:
-        return self.evaluation / evaluate.DRIFT_BASELINE_FILE
+        return self.evaluation / drift_baseline.DRIFT_BASELINE_FILE
 
     def test_split(self) -> pd.DataFrame:
-        return evaluate.read_test(self.splits / "test")
+        return scoring.read_test(self.splits / "test")
 
 
 def train_with_baseline(root: Path, notes: int = NOTES, seed: int = 5) -> Trained:

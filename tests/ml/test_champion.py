@@ -20,7 +20,7 @@ import pytest
 from moto import mock_aws
 
 from ml.data import realistic
-from ml.steps import evaluate, preprocess, train
+from ml.steps import champions, evaluate, preprocess, train
 
 NOTES = 900
 GROUP = "promote-code-dev-models"
@@ -68,12 +68,12 @@ def damaged(splits: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[evaluate.Registry]:
+def registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[champions.Registry]:
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(key, "testing")
     with mock_aws():
         session = boto3.session.Session(region_name="eu-west-1")
-        found = evaluate.Registry(session.client("sagemaker"), session.client("s3"))
+        found = champions.Registry(session.client("sagemaker"), session.client("s3"))
         found.s3.create_bucket(
             Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
         )
@@ -85,7 +85,7 @@ _UPLOADS = itertools.count()
 
 
 def register(
-    registry: evaluate.Registry, archive: bytes | None, status: str = "Approved", key: str = ""
+    registry: champions.Registry, archive: bytes | None, status: str = "Approved", key: str = ""
 ) -> str:
     """A package of the group whose ModelDataUrl holds `archive` (None: nothing uploaded)."""
     key = key or f"models/{next(_UPLOADS)}/model.tar.gz"
@@ -103,7 +103,7 @@ def register(
     return arn
 
 
-def judge(model: Path, splits: Path, out: Path, registry: evaluate.Registry) -> dict[str, Any]:
+def judge(model: Path, splits: Path, out: Path, registry: champions.Registry) -> dict[str, Any]:
     return evaluate.run(
         model,
         splits / "test",
@@ -120,7 +120,7 @@ def archive_of(model: Path) -> bytes:
 
 
 def test_the_first_model_is_judged_by_the_threshold_alone(
-    damaged: Path, splits: Path, tmp_path: Path, registry: evaluate.Registry
+    damaged: Path, splits: Path, tmp_path: Path, registry: champions.Registry
 ) -> None:
     # Registered but never approved: not a champion.
     register(registry, archive_of(damaged), status="PendingManualApproval")
@@ -135,7 +135,7 @@ def test_the_first_model_is_judged_by_the_threshold_alone(
 
 
 def test_a_damaged_challenger_is_not_approved_over_a_good_champion(
-    good: Path, damaged: Path, splits: Path, tmp_path: Path, registry: evaluate.Registry
+    good: Path, damaged: Path, splits: Path, tmp_path: Path, registry: champions.Registry
 ) -> None:
     first = judge(damaged, splits, tmp_path / "alone", registry)
     # Half its labels shuffled, it still passes the threshold and the baseline on its own.
@@ -160,7 +160,7 @@ def test_a_damaged_challenger_is_not_approved_over_a_good_champion(
 
 
 def test_a_better_challenger_is_approved_and_the_newest_approved_is_the_champion(
-    good: Path, damaged: Path, splits: Path, tmp_path: Path, registry: evaluate.Registry
+    good: Path, damaged: Path, splits: Path, tmp_path: Path, registry: champions.Registry
 ) -> None:
     register(registry, archive_of(good))  # older
     newest = register(registry, archive_of(damaged))
@@ -175,7 +175,7 @@ def test_a_better_challenger_is_approved_and_the_newest_approved_is_the_champion
 
 
 def test_a_tolerance_lets_a_slightly_worse_challenger_through(
-    good: Path, damaged: Path, splits: Path, tmp_path: Path, registry: evaluate.Registry
+    good: Path, damaged: Path, splits: Path, tmp_path: Path, registry: champions.Registry
 ) -> None:
     register(registry, archive_of(good))
     shortfall = judge(damaged, splits, tmp_path / "a", registry)["champion"]["shortfall"]
@@ -194,7 +194,7 @@ def test_a_tolerance_lets_a_slightly_worse_challenger_through(
 
 
 def test_an_unreadable_champion_is_reported_and_the_threshold_judges(
-    damaged: Path, splits: Path, tmp_path: Path, registry: evaluate.Registry
+    damaged: Path, splits: Path, tmp_path: Path, registry: champions.Registry
 ) -> None:
     arn = register(registry, None)  # its archive was deleted
     report = judge(damaged, splits, tmp_path, registry)
@@ -207,13 +207,13 @@ def test_an_unreadable_champion_is_reported_and_the_threshold_judges(
 
 
 def test_a_corrupt_champion_leaves_the_challenger_for_a_person(
-    good: Path, splits: Path, tmp_path: Path, registry: evaluate.Registry
+    good: Path, splits: Path, tmp_path: Path, registry: champions.Registry
 ) -> None:
     arn = register(registry, b"not a gzip archive")
     report = judge(good, splits, tmp_path, registry)
     champion = report["champion"]
     assert (champion["status"], champion["model_package_arn"]) == ("corrupt", arn)
-    assert champion["shortfall"] == evaluate.UNSCORABLE_SHORTFALL
+    assert champion["shortfall"] == champions.UNSCORABLE_SHORTFALL
     assert champion["passed"] is False
     assert report["approval"]["checks"]["threshold"] is True
     assert report["approval"]["passed"] is False
@@ -228,6 +228,6 @@ class RefusingSageMaker:
 def test_a_registry_that_cannot_be_listed_fails_the_step(
     good: Path, splits: Path, tmp_path: Path
 ) -> None:
-    refusing = evaluate.Registry(RefusingSageMaker(), None)
-    with pytest.raises(evaluate.ChampionError, match="sagemaker:ListModelPackages"):
+    refusing = champions.Registry(RefusingSageMaker(), None)
+    with pytest.raises(champions.ChampionError, match="sagemaker:ListModelPackages"):
         judge(good, splits, tmp_path, refusing)

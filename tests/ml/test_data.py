@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from ml.data import synthetic
 from ml.data.upload import split_dataset, upload_dataset
-from ml.steps.preprocess import MTSAMPLES_COLUMNS, DataError
+from ml.steps.notes_csv import MTSAMPLES_COLUMNS, DataError
 
 
 def test_generator_is_deterministic_and_matches_the_shipped_csv() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from ml.data import upload
 from ml.data.synthetic import generate
-from ml.steps import preprocess
+from ml.steps import notes_csv, preprocess
 
 SMALL = generate(notes_per_specialty=10, seed=4)
 
@@ -68,8 +68,8 @@ def test_missing_path_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     status, err = run_main(tmp_path, capsys)
     assert status == 1
     assert err == f"preprocess-data failed: {tmp_path / 'in'}: input directory does not exist\n"
-    with pytest.raises(preprocess.DataError, match="no such file"):
-        preprocess.read_notes(tmp_path / "absent.csv")
+    with pytest.raises(notes_csv.DataError, match="no such file"):
+        notes_csv.read_notes(tmp_path / "absent.csv")
 
 
 def test_single_class_dataset_fails_in_validation(
@@ -137,7 +137,7 @@ def test_upload_refuses_a_single_class_dataset_before_uploading(tmp_path: Path) 
             self.calls.append(kwargs["Key"])
 
     client = Recorder()
-    with pytest.raises(preprocess.DataError, match="at least two labels"):
+    with pytest.raises(notes_csv.DataError, match="at least two labels"):
         upload.upload_dataset(path, "bucket", client)
     assert client.calls == []
     assert upload.main(["--bucket", "b", "--csv", str(tmp_path / "absent.csv")]) == 1

@@ -305,7 +305,15 @@ def test_code_comes_from_the_content_addressed_uris(
             f"{config.code_uris[script].removeprefix(f's3://{bucket}/')}{name}": path
             for name, path in BUNDLES[script].items()
         }
-    assert BUNDLES["evaluate.py"].keys() == {"evaluate.py", "tracking.py"}
+    assert BUNDLES["evaluate.py"].keys() == {
+        "evaluate.py",
+        "champions.py",
+        "drift_baseline.py",
+        "run_record.py",
+        "scoring.py",
+        "tracking.py",
+    }
+    assert BUNDLES["preprocess.py"].keys() == {"preprocess.py", "notes_csv.py"}
     assert len(set(config.code_uris.values())) == len(STEP_SCRIPTS)
     bundled = {name for files in BUNDLES.values() for name in files}
     assert bundled == {p.name for p in (REPO / "ml" / "steps").glob("[!_]*.py")}

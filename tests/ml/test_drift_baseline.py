@@ -10,7 +10,7 @@ import pytest
 
 from ml.monitoring import baseline as baselines
 from ml.serving.inference import predict_fn
-from ml.steps import evaluate
+from ml.steps import drift_baseline, evaluate
 from tests.ml.drift_support import Trained, train_with_baseline
 
 
@@ -40,7 +40,7 @@ def test_evaluate_writes_the_baseline_next_to_the_report(trained: Trained) -> No
 
 def test_the_baseline_predictions_are_what_the_endpoint_answers(trained: Trained) -> None:
     texts = trained.test_split()["text"].tolist()
-    ids, scores = evaluate.served_predictions(trained.model.estimator, texts)
+    ids, scores = drift_baseline.served_predictions(trained.model.estimator, texts)
     answers = predict_fn(texts, trained.model)
     assert [trained.model.labels[i] for i in ids] == [a["label"] for a in answers]
     assert scores is not None
@@ -57,12 +57,12 @@ def test_evaluate_and_the_monitor_compute_the_same_text_features(trained: Traine
     baseline = baselines.load(trained.baseline_path)
     texts = [*trained.test_split()["text"].head(40), "Ticket: printer vpn outage", "", "a b"]
     spec = json.loads(trained.baseline_path.read_text())["text"]
-    vocabulary = evaluate.training_vocabulary(
-        evaluate.read_train_texts(trained.splits / "train"), spec
+    vocabulary = drift_baseline.training_vocabulary(
+        drift_baseline.read_train_texts(trained.splits / "train"), spec
     )
     assert baseline.vocabulary is not None
     assert np.array_equal(vocabulary, baseline.vocabulary)
-    expected = evaluate.note_features(texts, spec, vocabulary)
+    expected = drift_baseline.note_features(texts, spec, vocabulary)
     # The monitor's featurizer caches words across batches: feed it twice, in two batches.
     featurizer = baselines.TextFeaturizer(baseline.text, baseline.vocabulary)
     for _ in range(2):
@@ -79,7 +79,7 @@ def test_evaluate_and_the_monitor_compute_the_same_text_features(trained: Traine
 
 def test_training_words_are_known_and_foreign_words_are_not(trained: Trained) -> None:
     baseline = baselines.load(trained.baseline_path)
-    train_text = evaluate.read_train_texts(trained.splits / "train")[0]
+    train_text = drift_baseline.read_train_texts(trained.splits / "train")[0]
     lengths, rates, _, _ = baselines.text_features(
         [train_text, "zyxwvut qqqqrrrr kubernetes invoice"], baseline.text, baseline.vocabulary
     )
@@ -93,11 +93,11 @@ def test_without_the_train_split_the_baseline_has_no_oov_part(
     trained: Trained, tmp_path: Path
 ) -> None:
     evaluate.run(trained.model_dir, trained.splits / "test", tmp_path)
-    document = json.loads((tmp_path / evaluate.DRIFT_BASELINE_FILE).read_text())
+    document = json.loads((tmp_path / drift_baseline.DRIFT_BASELINE_FILE).read_text())
     assert document["oov"] is None
     assert document["vocabulary"] is None
     assert document["length"] == json.loads(trained.baseline_path.read_text())["length"]
-    assert baselines.load(tmp_path / evaluate.DRIFT_BASELINE_FILE).oov is None
+    assert baselines.load(tmp_path / drift_baseline.DRIFT_BASELINE_FILE).oov is None
 
 
 def test_main_takes_the_train_split(trained: Trained, tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ def test_main_takes_the_train_split(trained: Trained, tmp_path: Path) -> None:
         "--train-dir", str(trained.splits / "train"),
     ]  # fmt: skip
     assert evaluate.main(args) == 0
-    assert (tmp_path / evaluate.DRIFT_BASELINE_FILE).read_text() == (
+    assert (tmp_path / drift_baseline.DRIFT_BASELINE_FILE).read_text() == (
         trained.baseline_path.read_text()
     )  # deterministic
     assert evaluate.main([*args[:-1], str(tmp_path / "missing")]) == 1

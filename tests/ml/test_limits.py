@@ -19,7 +19,7 @@ from infra.settings import EndpointSettings, PipelineSettings, RolloutSettings, 
 from ml import limits
 from ml.deployer.config import DeployerConfig, RolloutConfig
 from ml.pipeline.contract import PipelineConfig, TrainerConfig
-from ml.steps import evaluate, preprocess, train
+from ml.steps import evaluate, preprocess, scoring, train
 from tests.deployer.support import deployer_config
 from tests.ml.conftest import make_config
 
@@ -142,7 +142,7 @@ def test_step_scripts_restate_the_same_defaults() -> None:
         class_weight=hp.class_weight,
         seed=hp.seed,
     )
-    assert evaluate.METRICS == limits.APPROVAL_METRICS
+    assert scoring.METRICS == limits.APPROVAL_METRICS
     assert evaluate.DEFAULT_METRIC == limits.DEFAULT_APPROVAL_METRIC
     assert limits.METRIC_THRESHOLD.default == evaluate.DEFAULT_THRESHOLD
     assert limits.BASELINE_MARGIN.default == evaluate.DEFAULT_BASELINE_MARGIN

@@ -21,7 +21,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
 from ml.data.synthetic import generate
-from ml.steps import approve, evaluate, preprocess, train
+from ml.steps import approve, evaluate, notes_csv, preprocess, scoring, train
 
 SMALL = generate(notes_per_specialty=20, seed=3)
 
@@ -58,7 +58,7 @@ def test_clean_normalises_and_drops_unusable_rows() -> None:
             "transcription": ["  Cystoscopy \n was  done. ", "PSA rose.", "no label", "   "],
         }
     )
-    cleaned = preprocess.clean(raw)
+    cleaned = notes_csv.clean(raw)
     assert cleaned.to_dict("records") == [
         {"text": "Cystoscopy was done.", "label": "Urology"},
         {"text": "PSA rose.", "label": "Urology"},
@@ -112,7 +112,7 @@ def test_preprocess_rejects_an_uploaded_split_with_labels_missing_from_train(
     write(SMALL[(position >= 12) & (position < 16)], tmp_path / "in" / "validation.csv")
     write(SMALL[(position >= 16) & ~urology], tmp_path / "in" / "test.csv")
     with pytest.raises(
-        preprocess.DataError, match=r"missing from train\.csv \(validation: \['Urology'\]\)"
+        notes_csv.DataError, match=r"missing from train\.csv \(validation: \['Urology'\]\)"
     ):
         preprocess.preprocess(tmp_path / "in", tmp_path / "out")
     assert not (tmp_path / "out" / "train" / "labels.json").exists()
@@ -120,16 +120,16 @@ def test_preprocess_rejects_an_uploaded_split_with_labels_missing_from_train(
 
 def test_preprocess_rejects_missing_columns(tmp_path: Path) -> None:
     write(SMALL.drop(columns=["transcription"]), tmp_path / "in" / "bad.csv")
-    with pytest.raises(preprocess.DataError, match=r"missing column\(s\) \['transcription'\]"):
+    with pytest.raises(notes_csv.DataError, match=r"missing column\(s\) \['transcription'\]"):
         preprocess.preprocess(tmp_path / "in", tmp_path / "out")
 
 
 def test_preprocess_rejects_an_empty_dataset(tmp_path: Path) -> None:
     write(SMALL.iloc[0:0], tmp_path / "in" / "empty.csv")
-    with pytest.raises(preprocess.DataError, match="no usable notes"):
+    with pytest.raises(notes_csv.DataError, match="no usable notes"):
         preprocess.preprocess(tmp_path / "in", tmp_path / "out")
     (tmp_path / "in" / "empty.csv").write_text("")
-    with pytest.raises(preprocess.DataError, match="the file is empty"):
+    with pytest.raises(notes_csv.DataError, match="the file is empty"):
         preprocess.preprocess(tmp_path / "in", tmp_path / "out")
 
 
@@ -295,7 +295,7 @@ def test_evaluate_rejects_unknown_labels(trained: Path, preprocessed: Path, tmp_
     test = pd.read_csv(preprocessed / "test" / "test.csv")
     test.loc[0, "label"] = "Podiatry"
     write(test, tmp_path / "test" / "test.csv")
-    with pytest.raises(evaluate.EvaluationError, match=r"not trained on: \['Podiatry'\]"):
+    with pytest.raises(scoring.EvaluationError, match=r"not trained on: \['Podiatry'\]"):
         evaluate.run(trained, tmp_path / "test", tmp_path / "eval")
 
 
@@ -309,7 +309,7 @@ def test_train_and_evaluate_read_na_like_notes_as_text(
         frame.loc[0, "text"] = note
         write(frame, preprocessed / split / f"{split}.csv")
     assert train.read_split(preprocessed / "train", "train")["text"].tolist()[0] == note
-    assert evaluate.read_test(preprocessed / "test")["text"].tolist()[0] == note
+    assert scoring.read_test(preprocessed / "test")["text"].tolist()[0] == note
 
     train.train(preprocessed / "train", None, tmp_path / "model", train.Hyperparameters())
     report = evaluate.run(tmp_path / "model", preprocessed / "test", tmp_path / "eval")
@@ -318,7 +318,7 @@ def test_train_and_evaluate_read_na_like_notes_as_text(
 
 def test_evaluate_rejects_empty_test_data(trained: Path, tmp_path: Path) -> None:
     write(pd.DataFrame(columns=["text", "label", "label_id"]), tmp_path / "test" / "test.csv")
-    with pytest.raises(evaluate.EvaluationError, match="empty"):
+    with pytest.raises(scoring.EvaluationError, match="empty"):
         evaluate.run(trained, tmp_path / "test", tmp_path / "eval")
 
 

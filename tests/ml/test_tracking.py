@@ -19,7 +19,7 @@ import pytest
 
 from ml import lineage
 from ml.data.synthetic import generate
-from ml.steps import evaluate, preprocess, tracking, train
+from ml.steps import evaluate, notes_csv, preprocess, run_record, tracking, train
 from offline.pipeline.jobs import LocalTracking
 
 TRACKING_ARN = "arn:aws:sagemaker:eu-west-1:222222222222:mlflow-tracking-server/promote-code-dev"
@@ -54,7 +54,7 @@ def test_input_sha256_hashes_names_and_bytes_not_the_directory(tmp_path: Path) -
         directory.mkdir(parents=True)
         for name, data in files.items():
             (directory / name).write_bytes(data)
-        return preprocess.input_sha256(directory, sorted(directory.iterdir()))
+        return notes_csv.input_sha256(directory, sorted(directory.iterdir()))
 
     base = {"a.csv": b"x,y\n1,2\n", "b.csv": b"x,y\n3,4\n"}
     same = digest(tmp_path / "one", base)
@@ -69,7 +69,7 @@ def test_input_sha256_hashes_names_and_bytes_not_the_directory(tmp_path: Path) -
 def test_the_data_report_carries_the_dataset_hash(splits: Path) -> None:
     report = json.loads((splits / "train" / "data_report.json").read_text())
     csv = splits.parent / "in" / "notes.csv"
-    assert report["input_sha256"] == preprocess.input_sha256(csv.parent, [csv])
+    assert report["input_sha256"] == notes_csv.input_sha256(csv.parent, [csv])
     assert len(report["input_sha256"]) == 64
 
 
@@ -79,7 +79,7 @@ def test_lineage_keys_are_the_registrys_and_every_value_is_a_string(
     model = tmp_path / "model"
     train.train(splits / "train", None, model, train.Hyperparameters())
     untracked = evaluate.run(model, splits / "test", tmp_path / "a", environ={})
-    assert evaluate.LINEAGE_KEYS == lineage.METADATA_KEYS
+    assert run_record.LINEAGE_KEYS == lineage.METADATA_KEYS
     facts = untracked["lineage"]
     assert tuple(sorted(facts)) == tuple(sorted(lineage.METADATA_KEYS))
     assert all(isinstance(v, str) and v for v in facts.values())
@@ -96,14 +96,14 @@ def test_lineage_keys_are_the_registrys_and_every_value_is_a_string(
     }
     model_json = json.loads((model / "model.json").read_text())
     (model / "model.json").write_text(json.dumps({**model_json, "mlflow_run_id": "r1"}))
-    facts = evaluate.lineage(environment, untracked, "ab" * 32, "r1")
+    facts = run_record.lineage(environment, untracked, "ab" * 32, "r1")
     assert facts["commit"] == COMMIT
     assert facts["training_image"] == IMAGE
     assert facts["data_sha256"] == "ab" * 32
     assert facts["mlflow_run_id"] == "r1"
     assert facts["mlflow_tracking_arn"] == TRACKING_ARN
     # A local store is not a tracking server ARN: the package names none.
-    local = evaluate.lineage({"MLFLOW_TRACKING_URI": "sqlite:///x.db"}, untracked, "none", "r1")
+    local = run_record.lineage({"MLFLOW_TRACKING_URI": "sqlite:///x.db"}, untracked, "none", "r1")
     assert local["mlflow_tracking_arn"] == "none"
 
 
