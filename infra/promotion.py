@@ -40,7 +40,7 @@ VERIFICATION = "verification"
 GATE_TYPE = "promote:promotion:Gate"
 
 VERIFICATION_CHECKS = CHECKS
-"""What the staging promotion job must have proven, in order (ml/verify.py runs them)."""
+"""What the staging promotion job must have proven, in order (ml/verify/ runs them)."""
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _IMAGE = re.compile(
@@ -229,7 +229,7 @@ def gate(
 
 
 VERIFICATION_ENV = "PROMOTE_VERIFICATION"
-"""Path of the verification record the staging promotion job wrote (ml/verify.py)."""
+"""Path of the verification record the staging promotion job wrote (ml/verify/)."""
 
 
 def load_verification(path: str, commit: str) -> dict[str, Any]:

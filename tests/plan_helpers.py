@@ -25,7 +25,7 @@ def as_list(value: Any) -> list[Any]:
 
 
 def verification_record(commit: str = TEST_TAG) -> dict[str, Any]:
-    """A staging verification record with every check passed, as ml/verify.py writes it."""
+    """A staging verification record with every check passed, as ml/verify/ writes it."""
     from infra.promotion import VERIFICATION_CHECKS  # noqa: PLC0415
 
     return {

@@ -225,13 +225,18 @@ def run(
         scratch = Path(scratch_name)
         unpacked = scoring.unpack_model(model_dir, scratch / "model")
         model, labels, majority = scoring.load_model(unpacked)
-        # The worker resumes the run while the job scores; an unopenable run fails the step
-        # before anything is written.
+        # The worker resumes the run while the job scores, and gets each thing to log as
+        # soon as it exists; an unopenable run fails the step before anything is written.
         run = tracking.TrackedRun.start(
             env,
             run_id=scoring.read_metadata(unpacked).get("mlflow_run_id"),
             untracked_hint="evaluate untracked",
         )
+        if run is not None:
+            archive = model_dir / "model.tar.gz"
+            run.log_artifact(
+                archive if archive.is_file() else unpacked / scoring.MODEL_FILE, "model"
+            )
         try:
             test = scoring.read_test(test_dir)
             champion = champions.NO_CHAMPION
@@ -249,9 +254,21 @@ def run(
                 champion=champion,
                 champion_tolerance=champion_tolerance,
             )
+            data_hash = tracking.data_sha256(train_dir)
+            if run is not None:
+                parameters = {
+                    "approval_metric": metric,
+                    "metric_threshold": threshold,
+                    "baseline_margin": baseline_margin,
+                    "champion_tolerance": champion_tolerance,
+                    "model_package_group": model_package_group or tracking.ABSENT,
+                }
+                tags = tracking.run_tags(env, data_hash)
+                run_record.log_scores(
+                    run, report, parameters=parameters, tags=tags, scratch=scratch
+                )
             train_texts = None if train_dir is None else drift_baseline.read_train_texts(train_dir)
             baseline = drift_baseline.drift_baseline(model, labels, test, train_texts)
-            data_hash = tracking.data_sha256(train_dir)
             run_id = None if run is None else run.run_id()
             report["lineage"] = run_record.lineage(env, report, data_hash, run_id)
             output_dir.mkdir(parents=True, exist_ok=True)
@@ -265,28 +282,9 @@ def run(
                 run.finish("FAILED")
             raise
         if run is not None:
-            parameters = {
-                "approval_metric": metric,
-                "metric_threshold": threshold,
-                "baseline_margin": baseline_margin,
-                "champion_tolerance": champion_tolerance,
-                "model_package_group": model_package_group or tracking.ABSENT,
-            }
-            archive = model_dir / "model.tar.gz"
             # The drift baseline goes with the run too (issue 14): what the monitor compares with.
-            artifacts = [
-                evaluation,
-                output_dir / drift_baseline.DRIFT_BASELINE_FILE,
-                archive if archive.is_file() else unpacked / scoring.MODEL_FILE,
-            ]
-            run_record.log_evaluation(
-                run,
-                report,
-                parameters=parameters,
-                tags=tracking.run_tags(env, data_hash),
-                artifacts=artifacts,
-                scratch=scratch,
-            )
+            run.log_artifact(evaluation)
+            run.log_artifact(output_dir / drift_baseline.DRIFT_BASELINE_FILE)
             run.finish()
     return report
 

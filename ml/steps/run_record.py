@@ -7,11 +7,12 @@ CustomerMetadataProperties: commit and training image (`PROMOTE_COMMIT`,
 data_report.json), the MLflow run and tracking server, the metric, its value and the
 champion's value.
 
-MLflow: `log_evaluation` logs to the run evaluate-model resumed the scores, per-class F1,
+MLflow: `log_scores` logs to the run evaluate-model resumed the scores, per-class F1,
 the baseline's and the champion's (`run_metrics`), the approval parameters, the lineage
-tags, and as artifacts evaluation.json, drift_baseline.json, a classification report, a
-confusion-matrix PNG and the model archive (`log_artifact` only: the execution role may
-call the run, metric, param and tag APIs, not the model registry's), through tracking.py.
+tags, a classification report and a confusion-matrix PNG, through tracking.py's worker,
+as soon as the report exists; evaluate.py adds evaluation.json, drift_baseline.json and
+the model archive (`log_artifact` only: the execution role may call the run, metric,
+param and tag APIs, not the model registry's).
 
 Part of evaluate.py's code bundle (stdlib + scikit-learn; mlflow only in tracking.py's
 worker).
@@ -108,24 +109,22 @@ def classification_text(report: Mapping[str, Any]) -> str:
     return f"{report['summary']}\n\n{text}"
 
 
-def log_evaluation(
+def log_scores(
     run: tracking.TrackedRun,
     report: Mapping[str, Any],
     *,
     parameters: Mapping[str, Any],
     tags: Mapping[str, str],
-    artifacts: list[Path],
     scratch: Path,
 ) -> None:
-    """Metrics, parameters, tags, the artifacts, the report and the confusion matrix PNG."""
+    """Metrics, parameters and tags, the classification report and the confusion matrix PNG
+    (drawn by the worker while the job computes the drift baseline)."""
     run.log_batch(
         "metrics, parameters and tags", metrics=run_metrics(report), params=parameters, tags=tags
     )
     text = scratch / "classification_report.txt"
     text.write_text(classification_text(report))
-    for path in [*artifacts, text]:
-        folder = "model" if path.name in {"model.tar.gz", scoring.MODEL_FILE} else None
-        run.log_artifact(path, folder)
+    run.log_artifact(text)
     run.log_confusion_matrix(
         report["multiclass_classification_metrics"]["confusion_matrix"],
         f"confusion matrix ({report['test_notes']} test notes)",

@@ -4,14 +4,12 @@ Each job runs as SageMaker would start it (`docker run <image> ...`), with the
 container paths (`/opt/ml/...`) mapped under the step's directory: inputs
 synced from (local) S3 into the mounted directories, the command the
 definition or the image's ENTRYPOINT names, outputs synced back to S3 at the
-end of the job. The job's user is the image's USER and the mounted directories
-are created as SageMaker creates them (see `container`); a user that could not
-write them on SageMaker fails here too, before the job starts.
+end of the job (`s3_sync`). The job's user is the image's USER and the mounted
+directories are created as SageMaker creates them (see `container`); a user that
+could not write them on SageMaker fails here too, before the job starts.
 
 Experiment tracking: a job whose environment names the stack's SageMaker MLflow
-tracking server (`MLFLOW_TRACKING_URI` = its ARN) gets the local store instead
-(`LocalTracking`); nothing else of its environment changes, so the step code is
-the code that runs in AWS and only the URI differs.
+tracking server gets the local store instead (`tracking.LocalTracking`).
 """
 
 from __future__ import annotations
@@ -22,8 +20,7 @@ import re
 import sys
 import tarfile
 import tempfile
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,26 +35,16 @@ from offline.pipeline.container import (
 from offline.pipeline.errors import LocalRunError
 from offline.pipeline.expressions import Scope, to_text
 from offline.pipeline.processes import JobTimeoutError, run_job
+from offline.pipeline.s3_sync import download, split_s3_uri, upload_dir
+from offline.pipeline.tracking import LocalTracking
 
 CONTAINER_ROOT = "/opt/ml"
 _PYTHONS = ("python", "python3")
-TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
-EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
-_TRACKING_SERVER_ARN = re.compile(
-    r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:mlflow-tracking-server/[A-Za-z0-9-]+$"
-)
 
 
 def pycache_dir() -> Path:
     """Where job interpreters keep bytecode (outside the source tree)."""
     return Path(tempfile.gettempdir()) / "promote-code-local-pycache"
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise LocalRunError(f"not an S3 URI: {uri!r}")
-    bucket, _, key = uri[len("s3://") :].partition("/")
-    return bucket, key
 
 
 class PathMap:
@@ -83,65 +70,6 @@ class PathMap:
 
 
 @dataclass
-class LocalTracking:
-    """The MLflow store that stands in for the stack's tracking server in local jobs.
-
-    `uri` None: jobs run untracked (the variable is removed, as a stack without a
-    tracking server passes none), which is how the cost of tracking is measured.
-    `artifact_root`: for a file-backed store (SQLite), where experiments keep their
-    artifacts; the experiment is created there before the first job logs to it,
-    because a store opened by URI alone would put them under the job's working
-    directory (`./mlruns`). A server URI (http://...) leaves that to the server.
-    """
-
-    uri: str | None
-    artifact_root: Path | None = None
-    _prepared: set[str] = field(default_factory=set)
-    _pending: threading.Thread | None = None
-    _failure: BaseException | None = None
-
-    def prepare_in_background(self, experiment: str) -> None:
-        """Create `experiment` while the first jobs run: importing mlflow and opening the
-        store take the runner seconds it would otherwise spend before the first tracked job."""
-
-        def prepare() -> None:
-            try:
-                self._prepare(experiment)
-            except BaseException as error:  # re-raised by apply(), in the runner's thread
-                self._failure = error
-
-        self._pending = threading.Thread(target=prepare, name="mlflow-experiment", daemon=True)
-        self._pending.start()
-
-    def apply(self, environment: dict[str, str]) -> None:
-        """Point a job that names a SageMaker tracking server at this store."""
-        if not _TRACKING_SERVER_ARN.match(environment.get(TRACKING_URI_ENV, "")):
-            return
-        if self.uri is None:
-            environment.pop(TRACKING_URI_ENV)
-            return
-        environment[TRACKING_URI_ENV] = self.uri
-        if self._pending is not None:
-            self._pending.join()
-            self._pending, failure, self._failure = None, self._failure, None
-            if failure is not None:
-                raise failure
-        self._prepare(environment.get(EXPERIMENT_ENV) or "Default")
-
-    def _prepare(self, experiment: str) -> None:
-        if self.artifact_root is None or self.uri is None or experiment in self._prepared:
-            return
-        import mlflow  # noqa: PLC0415 - only a tracked local run needs it
-
-        self.artifact_root.mkdir(parents=True, exist_ok=True)
-        client = mlflow.MlflowClient(tracking_uri=self.uri)
-        if client.get_experiment_by_name(experiment) is None:
-            location = self.artifact_root / experiment
-            client.create_experiment(experiment, artifact_location=str(location))
-        self._prepared.add(experiment)
-
-
-@dataclass
 class Jobs:
     """Runs the jobs of one execution against local AWS."""
 
@@ -161,7 +89,7 @@ class Jobs:
         mapping = PathMap(step_dir / "container")
         for item in arguments.get("ProcessingInputs", []):
             source = item["S3Input"]
-            self._download(source["S3Uri"], mapping.mount(source["LocalPath"]))
+            download(self.s3, source["S3Uri"], mapping.mount(source["LocalPath"]))
         outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
         writable = [item["S3Output"]["LocalPath"] for item in outputs]
         self._check_user(image, name, writable)
@@ -177,7 +105,7 @@ class Jobs:
         for item in outputs:
             target = item["S3Output"]["S3Uri"]
             local = mapping.local(item["S3Output"]["LocalPath"])
-            self._upload_dir(local, target)
+            upload_dir(self.s3, local, target)
             local_by_output[item["OutputName"]] = local
             properties["ProcessingOutputConfig"]["Outputs"][item["OutputName"]] = {
                 "OutputName": item["OutputName"],
@@ -207,7 +135,7 @@ class Jobs:
         for channel in arguments.get("InputDataConfig", []):
             channel_name = channel["ChannelName"]
             target = mapping.mount(f"{CONTAINER_ROOT}/input/data/{channel_name}")
-            self._download(channel["DataSource"]["S3DataSource"]["S3Uri"], target)
+            download(self.s3, channel["DataSource"]["S3DataSource"]["S3Uri"], target)
             env[f"SM_CHANNEL_{channel_name.upper()}"] = str(target)
             channels[channel_name] = {"TrainingInputMode": channel.get("InputMode", "File")}
         config_dir = mapping.mount(f"{CONTAINER_ROOT}/input/config")
@@ -339,30 +267,6 @@ class Jobs:
             raise LocalRunError(
                 f"step {name!r} exited with status {status}", name, log_path.read_text()
             )
-
-    # -- S3 sync ----------------------------------------------------------------------------
-    def _download(self, uri: str, target: Path) -> None:
-        bucket, prefix = split_s3_uri(uri)
-        keys = list(self._keys(bucket, prefix))
-        if not keys:
-            raise LocalRunError(f"nothing in local S3 under {uri}")
-        for key in keys:
-            relative = key.rsplit("/", 1)[-1] if key == prefix else key[len(prefix) :].lstrip("/")
-            path = target / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-
-    def _keys(self, bucket: str, prefix: str) -> Iterator[str]:
-        paginator = self.s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                yield item["Key"]
-
-    def _upload_dir(self, directory: Path, uri: str) -> None:
-        bucket, prefix = split_s3_uri(uri)
-        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-            key = f"{prefix.rstrip('/')}/{path.relative_to(directory).as_posix()}"
-            self.s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
 
 
 def final_metrics(definitions: list[Mapping[str, Any]], log: str) -> dict[str, float]:

@@ -13,7 +13,7 @@ results for code it did not run. One run at a time per work directory (a lock
 in it); the run's record is written to `<workdir>/run.json`.
 
 The train and evaluate jobs log to MLflow exactly as in AWS; only the tracking
-URI differs (`jobs.LocalTracking`): `tracking_uri` if the caller passes one, else
+URI differs (`tracking.LocalTracking`): `tracking_uri` if the caller passes one, else
 the SQLite store `<workdir>/../mlflow/mlflow.db` with artifacts in
 `<workdir>/../mlflow/artifacts` (build/local/mlflow for the default work
 directory build/local/<stack>: what `python -m offline.mlflow_ui serve` opens).
@@ -39,9 +39,11 @@ from offline.pipeline.container import local_images
 from offline.pipeline.errors import LocalRunError
 from offline.pipeline.expressions import ExpressionError, Scope, declared_parameters
 from offline.pipeline.graph import all_steps, topological_order
-from offline.pipeline.jobs import Jobs, LocalTracking, pycache_dir, split_s3_uri
+from offline.pipeline.jobs import Jobs, pycache_dir
 from offline.pipeline.local_stack import Echo, StackOutputs, approval_event, provision
 from offline.pipeline.processes import WorkdirBusyError, locked_workdir
+from offline.pipeline.s3_sync import split_s3_uri
+from offline.pipeline.tracking import LocalTracking
 
 __all__ = [
     "ApprovalHook",

@@ -19,15 +19,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ml import verify
 from ml.serving import inference
+from ml.verify.checks import Record, verify
+from ml.verify.inputs import SAMPLE_CSV, Budget, CheckFailedError, Target, sample_notes
+from ml.verify.smoke import Invoke
 from offline.aws import LocalAws
 from offline.pipeline.runner import RunResult
 
 RECORD_FILE = "verification.json"
 
 
-def _model_invoker(aws: LocalAws, package_arn: str, scratch: Path) -> verify.Invoke:
+def _model_invoker(aws: LocalAws, package_arn: str, scratch: Path) -> Invoke:
     """The serving code with the package's own model artifact, as the endpoint would load it."""
     sm, s3 = aws.client("sagemaker"), aws.client("s3")
     package = sm.describe_model_package(ModelPackageName=package_arn)
@@ -59,17 +61,17 @@ def verify_locally(
     result: RunResult,
     aws: LocalAws,
     workdir: Path,
-) -> verify.Record:
+) -> Record:
     """Run staging's checks on this local run; write `<workdir>/verification.json`."""
     commit = str(outputs.get("deployed_commit"))
-    target = verify.Target.from_outputs(stack, commit, outputs)
-    budget = verify.Budget(pipeline_seconds=0, endpoint_seconds=30, poll_seconds=0.5)
+    target = Target.from_outputs(stack, commit, outputs)
+    budget = Budget(pipeline_seconds=0, endpoint_seconds=30, poll_seconds=0.5)
 
     def pipeline() -> tuple[str, str]:
         if result.model_package_arn is None:
-            raise verify.CheckFailedError("the local run registered no model package")
+            raise CheckFailedError("the local run registered no model package")
         if result.approval_status != "Approved":
-            raise verify.CheckFailedError(
+            raise CheckFailedError(
                 f"the local run left {result.model_package_arn} {result.approval_status}: the "
                 "model did not pass the pipeline's quality condition"
             )
@@ -81,12 +83,12 @@ def verify_locally(
             if result.model_package_arn
             else _no_model
         )
-        record = verify.verify(
+        record = verify(
             target,
             sm=aws.client("sagemaker"),
             invoke=invoke,
             budget=budget,
-            notes=verify.sample_notes(verify.SAMPLE_CSV, budget.smoke_requests),
+            notes=sample_notes(SAMPLE_CSV, budget.smoke_requests),
             pipeline=pipeline,
         )
     document = {**record.document(), "local": True}

@@ -1,7 +1,7 @@
 """Lineage facts and MLflow tracking of train-model and evaluate-model, in-process.
 
 The steps log through the real `mlflow` client to a SQLite store in the test's
-directory, prepared as the local run prepares it (`offline.pipeline.jobs.LocalTracking`),
+directory, prepared as the local run prepares it (`offline.pipeline.tracking.LocalTracking`),
 and the run is read back with `mlflow.MlflowClient`. The local pipeline run's own
 run, read through a real `mlflow server`, is in tests/offline/test_local_run.py.
 """
@@ -20,7 +20,7 @@ import pytest
 from ml import lineage
 from ml.data.synthetic import generate
 from ml.steps import evaluate, notes_csv, preprocess, run_record, tracking, train
-from offline.pipeline.jobs import LocalTracking
+from offline.pipeline.tracking import LocalTracking
 
 TRACKING_ARN = "arn:aws:sagemaker:eu-west-1:222222222222:mlflow-tracking-server/promote-code-dev"
 IMAGE = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/promote-code/training@sha256:" + "cd" * 32

@@ -9,8 +9,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from ml import verify
-from ml.verify import Budget, CheckFailedError, Target
+from ml.verify import cli, deployment, smoke
+from ml.verify.checks import verify
+from ml.verify.inputs import Budget, CheckFailedError, Target
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 REGION = "eu-west-1"
@@ -79,7 +80,7 @@ def stub_pipeline(stub: Stubber, *, final: str = "Succeeded", approval: str = "A
 def test_the_pipeline_runs_to_an_approved_package(sm: Any) -> None:
     with Stubber(sm) as stub:
         stub_pipeline(stub)
-        assert verify.run_pipeline(sm, TARGET.pipeline, COMMIT, FAST) == (EXECUTION, PACKAGE)
+        assert deployment.run_pipeline(sm, TARGET.pipeline, COMMIT, FAST) == (EXECUTION, PACKAGE)
         stub.assert_no_pending_responses()
 
 
@@ -87,14 +88,14 @@ def test_a_failed_execution_fails_the_check_with_its_reason(sm: Any) -> None:
     with Stubber(sm) as stub:
         stub_pipeline(stub, final="Failed")
         with pytest.raises(CheckFailedError, match="ended Failed: step train-model failed"):
-            verify.run_pipeline(sm, TARGET.pipeline, COMMIT, FAST)
+            deployment.run_pipeline(sm, TARGET.pipeline, COMMIT, FAST)
 
 
 def test_a_model_the_condition_rejected_fails_the_check(sm: Any) -> None:
     with Stubber(sm) as stub:
         stub_pipeline(stub, approval="PendingManualApproval")
         with pytest.raises(CheckFailedError, match="left it PendingManualApproval"):
-            verify.run_pipeline(sm, TARGET.pipeline, COMMIT, FAST)
+            deployment.run_pipeline(sm, TARGET.pipeline, COMMIT, FAST)
 
 
 def stub_endpoint(stub: Stubber, status: str, package: str) -> None:
@@ -137,7 +138,7 @@ def test_the_check_waits_until_the_endpoint_serves_the_new_package(sm: Any) -> N
         stub_endpoint(stub, "Updating", PACKAGE.replace("/4", "/3"))
         stub_endpoint(stub, "InService", PACKAGE.replace("/4", "/3"))
         stub_endpoint(stub, "InService", PACKAGE)
-        assert verify.wait_for_endpoint(sm, TARGET.endpoint, PACKAGE, FAST) == "InService"
+        assert deployment.wait_for_endpoint(sm, TARGET.endpoint, PACKAGE, FAST) == "InService"
         stub.assert_no_pending_responses()
 
 
@@ -145,19 +146,19 @@ def test_a_failed_endpoint_fails_at_once(sm: Any) -> None:
     with Stubber(sm) as stub:
         stub_endpoint(stub, "Failed", PACKAGE)
         with pytest.raises(CheckFailedError, match="is Failed"):
-            verify.wait_for_endpoint(sm, TARGET.endpoint, PACKAGE, FAST)
+            deployment.wait_for_endpoint(sm, TARGET.endpoint, PACKAGE, FAST)
 
 
 def test_a_package_of_another_image_is_refused() -> None:
-    verify.check_images([IMAGE], IMAGE)
+    deployment.check_images([IMAGE], IMAGE)
     other = IMAGE.replace("a" * 64, "b" * 64)
     with pytest.raises(CheckFailedError, match="not this commit's training image"):
-        verify.check_images([other], IMAGE)
+        deployment.check_images([other], IMAGE)
     with pytest.raises(CheckFailedError):
-        verify.check_images([], IMAGE)
+        deployment.check_images([], IMAGE)
 
 
-def answering(status: int = 200, body: Any = None) -> verify.Invoke:
+def answering(status: int = 200, body: Any = None) -> smoke.Invoke:
     def invoke(request: bytes, content_type: str) -> tuple[int, bytes]:
         assert content_type == "application/json"
         notes = json.loads(request)["instances"]
@@ -172,13 +173,13 @@ def answering(status: int = 200, body: Any = None) -> verify.Invoke:
 
 
 def test_the_smoke_test_sends_one_note_per_request() -> None:
-    result = verify.smoke_test(answering(), ["a", "b", "c"], FAST)
+    result = smoke.smoke_test(answering(), ["a", "b", "c"], FAST)
     assert result["requests"] == 3
 
 
 def test_a_margin_score_without_probability_is_well_formed() -> None:
     body = {"predictions": [{"label": "Surgery", "probability": None, "score": 0.36}]}
-    assert verify.smoke_test(answering(body=body), ["a"], FAST)["requests"] == 1
+    assert smoke.smoke_test(answering(body=body), ["a"], FAST)["requests"] == 1
 
 
 @pytest.mark.parametrize(
@@ -191,21 +192,21 @@ def test_a_margin_score_without_probability_is_well_formed() -> None:
         (answering(body=["x"]), "not one prediction"),
     ],
 )
-def test_the_smoke_test_fails_on_a_bad_answer(invoke: verify.Invoke, expected: str) -> None:
+def test_the_smoke_test_fails_on_a_bad_answer(invoke: smoke.Invoke, expected: str) -> None:
     with pytest.raises(CheckFailedError, match=expected):
-        verify.smoke_test(invoke, ["a"], FAST)
+        smoke.smoke_test(invoke, ["a"], FAST)
 
 
 def test_the_smoke_test_fails_over_the_latency_budget() -> None:
     slow = Budget(smoke_p95_ms=-1)
     with pytest.raises(CheckFailedError, match="p95 latency"):
-        verify.smoke_test(answering(), ["a"], slow)
+        smoke.smoke_test(answering(), ["a"], slow)
 
 
 def test_a_failed_check_stops_the_later_ones_and_the_record_names_it(sm: Any) -> None:
     with Stubber(sm) as stub:
         stub_endpoint(stub, "Failed", PACKAGE)
-        record = verify.verify(
+        record = verify(
             TARGET,
             sm=sm,
             invoke=answering(),
@@ -238,7 +239,7 @@ def test_the_target_needs_the_stack_to_run_the_commit() -> None:
 
 
 def test_the_cli_refuses_missing_outputs_with_one_line(tmp_path: Any, capsys: Any) -> None:
-    code = verify.main(
+    code = cli.main(
         [
             "--outputs",
             str(tmp_path / "missing.json"),
@@ -248,6 +249,6 @@ def test_the_cli_refuses_missing_outputs_with_one_line(tmp_path: Any, capsys: An
             str(tmp_path / "v.json"),
         ]
     )
-    assert code == verify.EXIT_USAGE
+    assert code == cli.EXIT_USAGE
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
