@@ -57,17 +57,23 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+if __package__:  # imported as ml.steps.evaluate (tests, the local tools)
+    from ml.steps import tracking
+else:  # the job's script: its modules are beside it (its code bundle, ml/pipeline/code.py)
+    import tracking  # type: ignore[no-redef]
+
+    tracking.start_worker_early()  # mlflow loads in the worker while this job loads below
+
 import pandas as pd
 from sklearn.metrics import confusion_matrix, f1_score
 
 if __package__:  # imported as ml.steps.evaluate (tests, the local tools)
-    from ml.steps import champions, drift_baseline, run_record, scoring, tracking
+    from ml.steps import champions, drift_baseline, run_record, scoring
 else:  # the job's script: its modules are beside it (its code bundle, ml/pipeline/code.py)
     import champions  # type: ignore[no-redef]
     import drift_baseline  # type: ignore[no-redef]
     import run_record  # type: ignore[no-redef]
     import scoring  # type: ignore[no-redef]
-    import tracking  # type: ignore[no-redef]
 
 EVALUATION_FILE = "evaluation.json"
 DEFAULT_METRIC = "macro_f1"

@@ -81,6 +81,44 @@ def run_tags(environ: Mapping[str, str], data_hash: str) -> dict[str, str]:
     }
 
 
+def _spawn(environment: Mapping[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=dict(environment),
+        text=True,
+    )
+
+
+_early: tuple[str, subprocess.Popen[str]] | None = None
+
+
+def start_worker_early() -> None:
+    """Start the worker for this job's environment now, if it is tracked.
+
+    A step script calls this before its own heavy imports (numpy, pandas, scikit-learn:
+    about a second), so the worker imports mlflow and opens the store meanwhile, on the
+    other core; `TrackedRun.start` adopts it.
+    """
+    global _early  # noqa: PLW0603 - one worker per job process
+    uri = os.environ.get(ENV_TRACKING_URI)
+    if uri and _early is None:
+        _early = (uri, _spawn(os.environ))
+
+
+def _adopt_early_worker(uri: str) -> subprocess.Popen[str] | None:
+    global _early
+    early, _early = _early, None
+    if early is None:
+        return None
+    if early[0] == uri and early[1].poll() is None:
+        return early[1]
+    early[1].kill()  # started for another store (or already gone): not this run's
+    early[1].wait()
+    return None
+
+
 class TrackedRun:
     """The job's side of the worker: requests go out at once, answers are read when needed."""
 
@@ -111,13 +149,7 @@ class TrackedRun:
         uri = environ.get(ENV_TRACKING_URI)
         if not uri:
             return None
-        process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env={**os.environ, **environ},
-            text=True,
-        )
+        process = _adopt_early_worker(uri) or _spawn({**os.environ, **environ})
         which = f"open run {run_id}" if run_id else "create the run"
         run = cls(
             process,
@@ -245,6 +277,7 @@ class _Worker:
     def __init__(self) -> None:
         self.client: Any = None
         self.run_id: str | None = None
+        self._warm: tuple[str, Any] | None = None
 
     def handle(self, request: Mapping[str, Any]) -> dict[str, Any]:
         op = request["op"]
@@ -265,10 +298,28 @@ class _Worker:
             return {"ok": False, "error": f"unknown request {op!r}"}
         return {"ok": True}
 
+    def warm_up(self, environ: Mapping[str, str]) -> None:
+        """Import mlflow and open the store now; a failure is left for `open` to report."""
+        uri, name = environ.get(ENV_TRACKING_URI), environ.get(ENV_EXPERIMENT) or "Default"
+        if not uri:
+            return
+        with contextlib.suppress(Exception):
+            import mlflow  # noqa: PLC0415 - the worker is the only process that pays for it
+
+            client = mlflow.MlflowClient(tracking_uri=uri)
+            client.get_experiment_by_name(name)
+            self._warm = (uri, client)
+
     def open(self, request: Mapping[str, Any]) -> str:
         import mlflow  # noqa: PLC0415 - the worker is the only process that pays for it
 
-        self.client = mlflow.MlflowClient(tracking_uri=request["uri"])
+        warm = self._warm
+        same = warm is not None and warm[0] == request["uri"]
+        self.client = (
+            warm[1]
+            if warm is not None and same
+            else mlflow.MlflowClient(tracking_uri=request["uri"])
+        )
         if request.get("run_id"):
             self.client.update_run(request["run_id"], status="RUNNING")
             self.run_id = str(request["run_id"])
@@ -315,8 +366,13 @@ def draw_confusion_matrix(rows: Mapping[str, Mapping[str, int]], title: str, pat
 
 
 def serve(requests: IO[str], answers: IO[str]) -> int:
-    """The worker's loop: one answer line per request line, until the job closes stdin."""
+    """The worker's loop: one answer line per request line, until the job closes stdin.
+
+    Before the first request, it imports mlflow and opens the store of the environment's
+    URI (a lookup of its experiment), the slow part, while the job is still loading.
+    """
     worker = _Worker()
+    worker.warm_up(os.environ)
     for line in requests:
         try:
             answer = worker.handle(json.loads(line))

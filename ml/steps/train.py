@@ -48,6 +48,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+if __package__:  # imported as ml.steps.train (tests, the local tools)
+    from ml.steps import tracking
+else:  # the job's script: tracking.py is beside it (its code bundle, ml/pipeline/code.py)
+    import tracking  # type: ignore[no-redef]
+
+    tracking.start_worker_early()  # mlflow loads in the worker while this job loads below
+
 import joblib
 import numpy as np
 import pandas as pd
@@ -57,11 +64,6 @@ from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.metrics import f1_score
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
-
-if __package__:  # imported as ml.steps.train (tests, the local tools)
-    from ml.steps import tracking
-else:  # the job's script: tracking.py is beside it (its code bundle, ml/pipeline/code.py)
-    import tracking  # type: ignore[no-redef]
 
 MODEL_FILE = "model.joblib"
 LABELS_FILE = "labels.json"
