@@ -9,7 +9,9 @@ patterns from here, so a limit is written once; `tests/ml/test_limits.py`
 checks that both still accept and refuse the same values.
 
 Standard library only: the deployer Lambda image copies this file beside
-`ml/deployer/` and installs nothing but boto3.
+`ml/deployer/` and installs nothing but boto3, and the preprocess, train and evaluate
+jobs get it in their code bundle (ml/pipeline/code.py), so a job run without the
+pipeline's arguments uses the stack's defaults and refuses what the settings refuse.
 """
 
 from __future__ import annotations

@@ -20,7 +20,17 @@ from types import MappingProxyType
 
 from ml.pipeline.contract import SCRIPT_MODULES
 
-_STEPS_DIR = Path(__file__).resolve().parent.parent / "steps"
+_ML_DIR = Path(__file__).resolve().parent.parent
+_STEPS_DIR = _ML_DIR / "steps"
+SHARED_MODULES: Mapping[str, Path] = MappingProxyType({"limits.py": _ML_DIR / "limits.py"})
+"""Modules a bundle takes from outside ml/steps/: the limits the settings validate with
+(standard library only), so a job's defaults and ranges are the stack's."""
+
+
+def _source(name: str) -> Path:
+    return SHARED_MODULES.get(name, _STEPS_DIR / name)
+
+
 CODE_PREFIX = "pipeline-code"
 
 STEP_SCRIPTS: Mapping[str, Path] = MappingProxyType(
@@ -30,7 +40,7 @@ STEP_SCRIPTS: Mapping[str, Path] = MappingProxyType(
 
 BUNDLES: Mapping[str, Mapping[str, Path]] = MappingProxyType(
     {
-        script: MappingProxyType({name: _STEPS_DIR / name for name in sorted({script, *modules})})
+        script: MappingProxyType({name: _source(name) for name in sorted({script, *modules})})
         for script, modules in SCRIPT_MODULES.items()
     }
 )

@@ -57,12 +57,19 @@ CONDITION_STEP = "accuracy-check"
 APPROVE_STEP = "approve-model"
 
 STEPS: tuple[Step, ...] = (
-    Step(PREPROCESS_STEP, "preprocess.py", modules=("notes_csv.py",)),
-    Step(TRAIN_STEP, "train.py", modules=("tracking.py",)),
+    Step(PREPROCESS_STEP, "preprocess.py", modules=("limits.py", "notes_csv.py")),
+    Step(TRAIN_STEP, "train.py", modules=("limits.py", "tracking.py")),
     Step(
         EVALUATE_STEP,
         "evaluate.py",
-        modules=("champions.py", "drift_baseline.py", "run_record.py", "scoring.py", "tracking.py"),
+        modules=(
+            "champions.py",
+            "drift_baseline.py",
+            "limits.py",
+            "run_record.py",
+            "scoring.py",
+            "tracking.py",
+        ),
     ),
     Step(REGISTER_STEP),
     Step(CONDITION_STEP),

@@ -40,9 +40,10 @@ It also writes `drift_baseline.json`, what the drift monitor (ml/monitoring) com
 an endpoint's captured traffic with (drift_baseline.py: what it holds); with
 `--train-dir`, it covers words outside the training vocabulary too.
 
-Code bundle: this file, scoring.py, champions.py, drift_baseline.py, run_record.py and
-tracking.py (stdlib + numpy/pandas/scikit-learn/joblib, boto3 for the champion; mlflow
-and matplotlib in tracking.py's worker when tracked), uploaded side by side and run as is.
+Code bundle: this file, scoring.py, champions.py, drift_baseline.py, run_record.py,
+tracking.py and ml/limits.py (the approval defaults, the stack settings'); stdlib +
+numpy/pandas/scikit-learn/joblib, boto3 for the champion, mlflow and matplotlib in
+tracking.py's worker when tracked; uploaded side by side and run as is.
 """
 
 from __future__ import annotations
@@ -68,18 +69,20 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix, f1_score
 
 if __package__:  # imported as ml.steps.evaluate (tests, the local tools)
+    from ml import limits
     from ml.steps import champions, drift_baseline, run_record, scoring
 else:  # the job's script: its modules are beside it (its code bundle, ml/pipeline/code.py)
     import champions  # type: ignore[no-redef]
     import drift_baseline  # type: ignore[no-redef]
+    import limits  # type: ignore[no-redef]
     import run_record  # type: ignore[no-redef]
     import scoring  # type: ignore[no-redef]
 
 EVALUATION_FILE = "evaluation.json"
-DEFAULT_METRIC = "macro_f1"
-DEFAULT_THRESHOLD = 0.2
-DEFAULT_BASELINE_MARGIN = 0.1
-DEFAULT_CHAMPION_TOLERANCE = 0.01
+DEFAULT_METRIC = limits.DEFAULT_APPROVAL_METRIC
+DEFAULT_THRESHOLD = limits.METRIC_THRESHOLD.default
+DEFAULT_BASELINE_MARGIN = limits.BASELINE_MARGIN.default
+DEFAULT_CHAMPION_TOLERANCE = limits.CHAMPION_TOLERANCE.default
 SUMMARY_MAX = 1024
 """CreateModelPackage's ModelPackageDescription (the summary lands there) holds 1024."""
 
@@ -225,8 +228,9 @@ def run(
     `MLFLOW_TRACKING_URI` in `environ` (default os.environ), the run is logged.
     """
     env = os.environ if environ is None else environ
-    if not 0 <= champion_tolerance <= 1:
-        raise scoring.EvaluationError(f"--champion-tolerance must be 0-1, got {champion_tolerance}")
+    problem = limits.CHAMPION_TOLERANCE.problem("--champion-tolerance", champion_tolerance)
+    if problem is not None:
+        raise scoring.EvaluationError(problem)
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
         unpacked = scoring.unpack_model(model_dir, scratch / "model")

@@ -23,8 +23,8 @@ Output (one directory per split, each a processing output):
 `test/test.csv`; columns text, label, label_id, labels (JSON list of every label
 the text is filed under: the accepted answers when scoring keep-all).
 
-Code bundle: this file and notes_csv.py (stdlib + pandas/numpy), uploaded side by side
-and run as is.
+Code bundle: this file, notes_csv.py and ml/limits.py (the conflict policies), stdlib +
+pandas/numpy, uploaded side by side and run as is.
 """
 
 from __future__ import annotations
@@ -41,8 +41,10 @@ import numpy as np
 import pandas as pd
 
 if __package__:  # imported as ml.steps.preprocess (tests, the local tools)
+    from ml import limits
     from ml.steps.notes_csv import DataError, clean, input_sha256, read_notes
-else:  # the job's script: notes_csv.py is beside it (its code bundle, ml/pipeline/code.py)
+else:  # the job's script: its modules are beside it (its code bundle, ml/pipeline/code.py)
+    import limits  # type: ignore[no-redef]
     from notes_csv import DataError, clean, input_sha256, read_notes  # type: ignore[no-redef]
 
 SPLITS = ("train", "validation", "test")
@@ -51,8 +53,8 @@ SEED = 42
 MIN_NOTES_PER_LABEL = 3
 """A label needs a note in each split; rarer labels are dropped (and reported)."""
 
-CONFLICT_POLICIES = ("most-frequent", "drop", "keep-all")
-DEFAULT_CONFLICT_POLICY = "most-frequent"
+CONFLICT_POLICIES = limits.CONFLICT_POLICIES
+DEFAULT_CONFLICT_POLICY = limits.DEFAULT_CONFLICT_POLICY
 """A text filed under several labels keeps its most frequent label (ties: the rarer label
 overall, the more specific one). `drop` removes such texts; `keep-all` trains on every
 label and scores a prediction right if it is any of the note's labels."""

@@ -23,10 +23,15 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score
 
+if __package__:  # imported as ml.steps.scoring (tests, the local tools)
+    from ml import limits
+else:  # a job: limits.py is beside it (its code bundle, ml/pipeline/code.py)
+    import limits  # type: ignore[no-redef]
+
 MODEL_FILE = "model.joblib"
 LABELS_FILE = "labels.json"
 METADATA_FILE = "model.json"
-METRICS = ("macro_f1", "accuracy", "weighted_f1")
+METRICS = limits.APPROVAL_METRICS
 
 
 class EvaluationError(ValueError):

@@ -32,8 +32,9 @@ run up. A run that cannot be created fails the step before the model is written 
 the fit when the worker already knows); a logging call that fails after that is a
 warning line, never a lost model. Without the variable, mlflow is not imported.
 
-Code bundle: this file and tracking.py (stdlib + numpy/pandas/scikit-learn/joblib),
-uploaded side by side and run as is.
+Code bundle: this file, tracking.py and ml/limits.py (its defaults and ranges, the
+stack settings'), stdlib + numpy/pandas/scikit-learn/joblib, uploaded side by side and
+run as is.
 """
 
 from __future__ import annotations
@@ -49,8 +50,10 @@ from pathlib import Path
 from typing import Any
 
 if __package__:  # imported as ml.steps.train (tests, the local tools)
+    from ml import limits
     from ml.steps import tracking
-else:  # the job's script: tracking.py is beside it (its code bundle, ml/pipeline/code.py)
+else:  # the job's script: its modules are beside it (its code bundle, ml/pipeline/code.py)
+    import limits  # type: ignore[no-redef]
     import tracking  # type: ignore[no-redef]
 
     tracking.start_worker_early()  # mlflow loads in the worker while this job loads below
@@ -80,13 +83,13 @@ MINI_BATCH_HYPERPARAMETERS = frozenset({"epochs", "batch_size", "learning_rate"}
 
 @dataclass(frozen=True)
 class Hyperparameters:
-    c: float = 0.4
-    hash_bits: int = 20
-    max_features: int = 100_000
-    ngram_max: int = 2
-    class_weight: str = "balanced"
-    trainer: str = "tfidf-linear"
-    seed: int = 42
+    c: float = limits.REGULARIZATION_C.default
+    hash_bits: int = limits.HASH_BITS.default
+    max_features: int = limits.MAX_FEATURES.default
+    ngram_max: int = limits.NGRAM_MAX.default
+    class_weight: str = limits.DEFAULT_CLASS_WEIGHT
+    trainer: str = limits.DEFAULT_TRAINER
+    seed: int = limits.SEED.default
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> Hyperparameters:
@@ -115,11 +118,19 @@ class Hyperparameters:
             )
         except ValueError as error:
             raise TrainingError(f"bad hyperparameter value: {error}") from None
-        if parsed.c <= 0 or parsed.max_features < 1 or not 10 <= parsed.hash_bits <= 24:
-            raise TrainingError("c must be > 0, max-features >= 1, hash-bits 10-24")
-        if parsed.ngram_max not in (1, 2, 3):
-            raise TrainingError(f"ngram-max must be 1, 2 or 3, got {parsed.ngram_max}")
-        if parsed.class_weight not in ("none", "balanced"):
+        problems = [
+            bounds.problem(name, value)
+            for name, bounds, value in (
+                ("c", limits.REGULARIZATION_C, parsed.c),
+                ("hash-bits", limits.HASH_BITS, parsed.hash_bits),
+                ("max-features", limits.MAX_FEATURES, parsed.max_features),
+                ("ngram-max", limits.NGRAM_MAX, parsed.ngram_max),
+                ("seed", limits.SEED, parsed.seed),
+            )
+        ]
+        if any(problems):
+            raise TrainingError("; ".join(p for p in problems if p))
+        if parsed.class_weight not in limits.CLASS_WEIGHTS:
             raise TrainingError(
                 f"class-weight must be none or balanced, got {parsed.class_weight!r}"
             )

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ml.lineage.keys import METADATA_KEYS
-from ml.pipeline.code import BUNDLES, STEP_SCRIPTS, bundle_objects, content_hash
+from ml.pipeline.code import BUNDLES, SHARED_MODULES, STEP_SCRIPTS, bundle_objects, content_hash
 from ml.pipeline.contract import (
     STEP_NAMES,
     STEPS,
@@ -306,6 +306,7 @@ def test_code_comes_from_the_content_addressed_uris(
             for name, path in BUNDLES[script].items()
         }
     assert BUNDLES["evaluate.py"].keys() == {
+        "limits.py",
         "evaluate.py",
         "champions.py",
         "drift_baseline.py",
@@ -313,10 +314,13 @@ def test_code_comes_from_the_content_addressed_uris(
         "scoring.py",
         "tracking.py",
     }
-    assert BUNDLES["preprocess.py"].keys() == {"preprocess.py", "notes_csv.py"}
+    assert BUNDLES["preprocess.py"].keys() == {"preprocess.py", "notes_csv.py", "limits.py"}
     assert len(set(config.code_uris.values())) == len(STEP_SCRIPTS)
     bundled = {name for files in BUNDLES.values() for name in files}
-    assert bundled == {p.name for p in (REPO / "ml" / "steps").glob("[!_]*.py")}
+    steps = {p.name for p in (REPO / "ml" / "steps").glob("[!_]*.py")}
+    assert bundled == steps | set(SHARED_MODULES)  # limits.py: the stack's own defaults
+    for script in ("preprocess.py", "train.py", "evaluate.py"):
+        assert BUNDLES[script]["limits.py"] == REPO / "ml" / "limits.py"
     steps = steps_by_name(definition)
     for step, script in (
         ("preprocess-data", "preprocess.py"),

@@ -19,7 +19,7 @@ from infra.settings import EndpointSettings, PipelineSettings, RolloutSettings, 
 from ml import limits
 from ml.deployer.config import DeployerConfig, RolloutConfig
 from ml.pipeline.contract import PipelineConfig, TrainerConfig
-from ml.steps import evaluate, preprocess, scoring, train
+from ml.steps import train
 from tests.deployer.support import deployer_config
 from tests.ml.conftest import make_config
 
@@ -127,28 +127,6 @@ def string_cases() -> list[tuple[str, str, str]]:
 def test_patterns_and_choices_agree(pair: str, name: str, value: str) -> None:
     settings, _, build = PAIRS[pair]
     assert accepts(build, name, value) is accepts(settings, name, value)
-
-
-def test_step_scripts_restate_the_same_defaults() -> None:
-    # The step scripts are uploaded as single files and cannot import ml.limits; their own
-    # defaults (what a job run without the pipeline's arguments uses) must be the same.
-    hp = train.Hyperparameters()
-    assert TrainerConfig() == TrainerConfig(
-        name=hp.trainer,
-        c=hp.c,
-        hash_bits=hp.hash_bits,
-        max_features=hp.max_features,
-        ngram_max=hp.ngram_max,
-        class_weight=hp.class_weight,
-        seed=hp.seed,
-    )
-    assert scoring.METRICS == limits.APPROVAL_METRICS
-    assert evaluate.DEFAULT_METRIC == limits.DEFAULT_APPROVAL_METRIC
-    assert limits.METRIC_THRESHOLD.default == evaluate.DEFAULT_THRESHOLD
-    assert limits.BASELINE_MARGIN.default == evaluate.DEFAULT_BASELINE_MARGIN
-    assert limits.CHAMPION_TOLERANCE.default == evaluate.DEFAULT_CHAMPION_TOLERANCE
-    assert preprocess.CONFLICT_POLICIES == limits.CONFLICT_POLICIES
-    assert preprocess.DEFAULT_CONFLICT_POLICY == limits.DEFAULT_CONFLICT_POLICY
 
 
 TRAIN_RANGES = [
