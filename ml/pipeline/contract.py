@@ -58,7 +58,11 @@ APPROVE_STEP = "approve-model"
 
 STEPS: tuple[Step, ...] = (
     Step(PREPROCESS_STEP, "preprocess.py", modules=("limits.py", "notes_csv.py")),
-    Step(TRAIN_STEP, "train.py", modules=("limits.py", "tracking.py")),
+    Step(
+        TRAIN_STEP,
+        "train.py",
+        modules=("limits.py", "sparse_selection.py", "tracking.py", "tracking_worker.py"),
+    ),
     Step(
         EVALUATE_STEP,
         "evaluate.py",
@@ -69,6 +73,7 @@ STEPS: tuple[Step, ...] = (
             "run_record.py",
             "scoring.py",
             "tracking.py",
+            "tracking_worker.py",
         ),
     ),
     Step(REGISTER_STEP),

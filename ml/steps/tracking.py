@@ -1,16 +1,17 @@
 """MLflow for the step jobs: one run per pipeline execution, logged by a worker process.
 
 train-model creates the run and evaluate-model resumes it (`mlflow_run_id` in model.json).
-This module travels with both scripts (their code bundle, ml/pipeline/code.py) and uses
-only the standard library itself; the worker imports mlflow (with the sagemaker-mlflow
-plugin in AWS, where the URI is the tracking server's ARN) and, for the confusion matrix,
-matplotlib.
+This module (the job's side) and tracking_worker.py (the worker) travel with both scripts
+(their code bundle, ml/pipeline/code.py). This one uses only the standard library; the
+worker imports mlflow (with the sagemaker-mlflow plugin in AWS, where the URI is the
+tracking server's ARN) and, for the confusion matrix, matplotlib.
 
 Why a worker: importing mlflow and opening its store costs a job seconds (measured about
 2 s for the client, 1.5 s more for a SQLite store, 1 s for matplotlib) while the job's own
-work leaves a core idle. `TrackedRun.start` starts `python tracking.py --worker` first
-thing; the job trains or scores meanwhile, sends what to log without waiting, and at the
-end waits only for what is left (`finish`).
+work leaves a core idle. The script calls `start_worker_early` before its own imports
+(`TrackedRun.start` adopts that worker, or starts `python tracking_worker.py` itself);
+the job trains or scores meanwhile, sends what to log without waiting, and at the end
+waits only for what is left (`finish`).
 
 Protocol: JSON lines. The job writes requests to the worker's stdin, the worker answers
 each, in order, with one line on stdout: `{"ok": true, ...}` or `{"ok": false, "error":
@@ -34,7 +35,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
 ENV_EXPERIMENT = "MLFLOW_EXPERIMENT_NAME"
@@ -83,7 +84,7 @@ def run_tags(environ: Mapping[str, str], data_hash: str) -> dict[str, str]:
 
 def _spawn(environment: Mapping[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), "--worker"],
+        [sys.executable, str(Path(__file__).resolve().with_name("tracking_worker.py"))],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env=dict(environment),
@@ -268,126 +269,3 @@ class TrackedRun:
         line = f"warning: MLflow {self.uri}: could not log {what} to run {self._run_id}: {error}"
         self.warnings.append(line)
         print(line, file=sys.stderr)
-
-
-# -- the worker ------------------------------------------------------------------------------
-class _Worker:
-    """Runs the requests against the MLflow client (imported here, not in the job)."""
-
-    def __init__(self) -> None:
-        self.client: Any = None
-        self.run_id: str | None = None
-        self._warm: tuple[str, Any] | None = None
-
-    def handle(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        op = request["op"]
-        if op == "open":
-            return {"ok": True, "run_id": self.open(request)}
-        if self.client is None or self.run_id is None:
-            return {"ok": False, "error": "no open run"}
-        if op == "batch":
-            self.batch(request)
-        elif op == "artifact":
-            self.client.log_artifact(self.run_id, request["path"], request["folder"])
-        elif op == "confusion_matrix":
-            path = draw_confusion_matrix(request["rows"], request["title"], Path(request["path"]))
-            self.client.log_artifact(self.run_id, str(path))
-        elif op == "end":
-            self.client.set_terminated(self.run_id, request["status"])
-        else:
-            return {"ok": False, "error": f"unknown request {op!r}"}
-        return {"ok": True}
-
-    def warm_up(self, environ: Mapping[str, str]) -> None:
-        """Import mlflow and open the store now; a failure is left for `open` to report."""
-        uri, name = environ.get(ENV_TRACKING_URI), environ.get(ENV_EXPERIMENT) or "Default"
-        if not uri:
-            return
-        with contextlib.suppress(Exception):
-            import mlflow  # noqa: PLC0415 - the worker is the only process that pays for it
-
-            client = mlflow.MlflowClient(tracking_uri=uri)
-            client.get_experiment_by_name(name)
-            self._warm = (uri, client)
-
-    def open(self, request: Mapping[str, Any]) -> str:
-        import mlflow  # noqa: PLC0415 - the worker is the only process that pays for it
-
-        warm = self._warm
-        same = warm is not None and warm[0] == request["uri"]
-        self.client = (
-            warm[1]
-            if warm is not None and same
-            else mlflow.MlflowClient(tracking_uri=request["uri"])
-        )
-        if request.get("run_id"):
-            self.client.update_run(request["run_id"], status="RUNNING")
-            self.run_id = str(request["run_id"])
-            return self.run_id
-        name = request["experiment"]
-        found = self.client.get_experiment_by_name(name)
-        experiment = found.experiment_id if found else self.client.create_experiment(name)
-        run = self.client.create_run(experiment, run_name=request["run_name"], tags=request["tags"])
-        self.run_id = str(run.info.run_id)
-        return self.run_id
-
-    def batch(self, request: Mapping[str, Any]) -> None:
-        from mlflow.entities import Metric, Param, RunTag  # noqa: PLC0415
-
-        stamp = request["stamp"]
-        self.client.log_batch(
-            self.run_id,
-            metrics=[Metric(k, v, stamp, 0) for k, v in request["metrics"].items()],
-            params=[Param(k, v) for k, v in request["params"].items()],
-            tags=[RunTag(k, v) for k, v in request["tags"].items()],
-        )
-
-
-def draw_confusion_matrix(rows: Mapping[str, Mapping[str, int]], title: str, path: Path) -> Path:
-    """The confusion matrix as a PNG (rows: reference, columns: prediction)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
-    from matplotlib.figure import Figure  # noqa: PLC0415
-
-    labels = list(rows)
-    matrix = [[float(rows[r][c]) for c in labels] for r in labels]
-    size = max(6.0, 0.3 * len(labels) + 3)
-    figure = Figure(figsize=(size, size), dpi=100, layout="tight")
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    image = axes.imshow(matrix, cmap="Blues")
-    figure.colorbar(image, ax=axes, fraction=0.04)
-    axes.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
-    axes.set_yticks(range(len(labels)), labels, fontsize=7)
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("reference")
-    axes.set_title(title)
-    figure.savefig(path)
-    return path
-
-
-def serve(requests: IO[str], answers: IO[str]) -> int:
-    """The worker's loop: one answer line per request line, until the job closes stdin.
-
-    Before the first request, it imports mlflow and opens the store of the environment's
-    URI (a lookup of its experiment), the slow part, while the job is still loading.
-    """
-    worker = _Worker()
-    worker.warm_up(os.environ)
-    for line in requests:
-        try:
-            answer = worker.handle(json.loads(line))
-        except Exception as error:  # every failure is an answer; the job decides what it means
-            answer = {"ok": False, "error": one_line(error)}
-        answers.write(json.dumps(answer) + "\n")
-        answers.flush()
-    return 0
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["--worker"]:
-        sys.exit("usage: tracking.py --worker (started by train.py and evaluate.py)")
-    # Answers get their own copy of stdout; anything a library prints goes to stderr (the
-    # job's log) instead of into the protocol.
-    answer_pipe = os.fdopen(os.dup(sys.stdout.fileno()), "w")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    sys.exit(serve(sys.stdin, answer_pipe))

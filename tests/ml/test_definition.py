@@ -313,6 +313,7 @@ def test_code_comes_from_the_content_addressed_uris(
         "run_record.py",
         "scoring.py",
         "tracking.py",
+        "tracking_worker.py",
     }
     assert BUNDLES["preprocess.py"].keys() == {"preprocess.py", "notes_csv.py", "limits.py"}
     assert len(set(config.code_uris.values())) == len(STEP_SCRIPTS)

@@ -21,7 +21,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
 from ml.data.synthetic import generate
-from ml.steps import approve, evaluate, notes_csv, preprocess, scoring, train
+from ml.steps import approve, evaluate, notes_csv, preprocess, scoring, sparse_selection, train
 
 SMALL = generate(notes_per_specialty=20, seed=3)
 
@@ -208,12 +208,12 @@ def test_best_columns_are_scikit_learns_chi2_choice(preprocessed: Path) -> None:
         frame["text"]
     )
     labels = frame["label_id"].to_numpy()
-    chosen = train.best_columns(counts, labels, 400)
+    chosen = sparse_selection.best_columns(counts, labels, 400)
     expected = SelectKBest(chi2, k=400).fit(counts, labels).get_support(indices=True)
     assert chosen.tolist() == expected.tolist()
     # Asked for more columns than occur: only the ones that occur.
     occurring = np.unique(counts.indices)
-    assert train.best_columns(counts, labels, 2**14).tolist() == occurring.tolist()
+    assert sparse_selection.best_columns(counts, labels, 2**14).tolist() == occurring.tolist()
 
 
 def test_folded_model_scores_as_hashing_select_tfidf_svm(preprocessed: Path) -> None:
