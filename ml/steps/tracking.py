@@ -26,6 +26,7 @@ Without `MLFLOW_TRACKING_URI`, nothing starts and mlflow is never imported.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -106,6 +107,17 @@ def start_worker_early() -> None:
     uri = os.environ.get(ENV_TRACKING_URI)
     if uri and _early is None:
         _early = (uri, _spawn(os.environ))
+        atexit.register(_stop_unadopted)
+
+
+def _stop_unadopted() -> None:
+    """At exit: a job that failed before its run was opened leaves no worker behind (one
+    still warming up against an unreachable server would outlive it by minutes)."""
+    global _early
+    early, _early = _early, None
+    if early is not None and early[1].poll() is None:
+        early[1].kill()
+        early[1].wait()
 
 
 def _adopt_early_worker(uri: str) -> subprocess.Popen[str] | None:

@@ -9,6 +9,7 @@ run, read through a real `mlflow server`, is in tests/offline/test_local_run.py.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import pytest
 
 from ml import lineage
 from ml.data.synthetic import generate
+from ml.pipeline.code import BUNDLES
 from ml.steps import evaluate, notes_csv, preprocess, run_record, tracking, train
 from offline.pipeline.tracking import LocalTracking
 
@@ -312,3 +314,28 @@ def test_a_worker_that_dies_is_reported_where_the_run_is_needed(
     with pytest.raises(tracking.TrackingError, match="the tracking worker exited with status 1"):
         run.run_id()
     assert run.finish() == []
+
+
+def test_a_job_that_fails_before_its_run_leaves_no_worker(tmp_path: Path) -> None:
+    # train.py run as a job script starts its worker before its imports; refused
+    # hyperparameters end the job before the run is opened: the worker goes with it.
+    env = {
+        **job_environment(f"sqlite:///{tmp_path / 'mlflow.db'}"),
+        "PATH": "/usr/bin:/bin",
+        "SM_HPS": json.dumps({"epochs": "3"}),
+        "SM_OUTPUT_DIR": str(tmp_path),
+    }
+    code = tmp_path / "code"  # the job's code directory: train.py's bundle, as downloaded
+    code.mkdir()
+    for name, path in BUNDLES["train.py"].items():
+        (code / name).write_bytes(path.read_bytes())
+    job = subprocess.Popen(
+        [sys.executable, str(code / "train.py"), "train"],
+        env=env,
+        start_new_session=True,
+        cwd=tmp_path,
+    )
+    assert job.wait(timeout=60) == 1
+    with pytest.raises(ProcessLookupError):  # nothing of the job's process group is left
+        os.killpg(job.pid, 0)
+    assert "mean nothing to the tfidf-linear trainer" in (tmp_path / "failure").read_text()
