@@ -35,10 +35,7 @@ typecheck: setup
 unit: setup
 	$(UV) run pytest -n 2
 
-# mypy (one core, ~20 s cold) runs beside the tests, which leave about a quarter of the two
-# cores idle; --output-sync keeps each one's output in one block.
-test: lint
-	$(MAKE) --no-print-directory -j2 --output-sync=target typecheck unit
+test: lint typecheck unit
 
 bench: setup
 	$(UV) run python benchmarks/plan_bench.py
