@@ -36,7 +36,7 @@ NONCURRENT_RETENTION_DAYS = 30
 DATA_CAPTURE_PREFIX = "data-capture/"
 """Where endpoints write captured requests and responses (the deployer's capture URI)."""
 PIPELINE_OUTPUT_PREFIX = "pipelines/"
-"""Where the training pipeline writes step outputs and model artifacts (ml/pipeline/steps.py)."""
+"""Where the training pipeline writes step outputs and model artifacts (ml/pipeline/wiring.py)."""
 
 
 @dataclass(frozen=True)

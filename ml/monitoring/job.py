@@ -1,7 +1,7 @@
 """The drift monitoring job: `docker run <training image> monitor` (`python -m ml.monitoring.job`).
 
 Started as a plain SageMaker processing job by EventBridge Scheduler
-(infra/components/drift_monitor.py: no Model Monitor schedule, which AWS no longer opens to
+(infra/components/drift_monitor/: no Model Monitor schedule, which AWS no longer opens to
 new customers), with these variables in its environment (`MonitorEnv` there):
 
 - `sagemaker_endpoint_name`: the endpoint;

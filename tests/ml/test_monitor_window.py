@@ -78,7 +78,7 @@ def put_garbage(s3: Any, hour: datetime) -> str:
 
 
 def environment(trained: Trained, output: Path, end: datetime) -> dict[str, str]:
-    """What the component's job request sets (infra/components/drift_monitor.py MonitorEnv)."""
+    """What the component's job request sets (infra/components/drift_monitor/args.py MonitorEnv)."""
     return {
         "sagemaker_endpoint_name": ENDPOINT,
         "dataset_source": f"s3://{BUCKET}/{CAPTURE}",
