@@ -33,11 +33,6 @@ def _source(name: str) -> Path:
 
 CODE_PREFIX = "pipeline-code"
 
-STEP_SCRIPTS: Mapping[str, Path] = MappingProxyType(
-    {name: _STEPS_DIR / name for name in SCRIPT_MODULES}
-)
-"""Script name (the file name inside the job's code directory) -> its local file."""
-
 BUNDLES: Mapping[str, Mapping[str, Path]] = MappingProxyType(
     {
         script: MappingProxyType({name: _source(name) for name in sorted({script, *modules})})

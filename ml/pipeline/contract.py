@@ -22,7 +22,7 @@ Every job runs the digest-pinned training image from ops, with the step
 script and its modules downloaded from their content-addressed S3 prefix.
 
 `STEPS` is the one list of steps: `STEP_NAMES` and the uploaded scripts
-(`ml.pipeline.code.STEP_SCRIPTS`) derive from it, and `ml.pipeline.steps`
+(`ml.pipeline.code.BUNDLES`) derive from it, and `ml.pipeline.steps`
 builds each declared step with the SDK. This module imports no SDK.
 """
 

@@ -110,26 +110,23 @@ def start_worker_early() -> None:
         atexit.register(_stop_unadopted)
 
 
-def _stop_unadopted() -> None:
-    """At exit: a job that failed before its run was opened leaves no worker behind (one
-    still warming up against an unreachable server would outlive it by minutes)."""
-    global _early
-    early, _early = _early, None
-    if early is not None and early[1].poll() is None:
-        early[1].kill()
-        early[1].wait()
-
-
-def _adopt_early_worker(uri: str) -> subprocess.Popen[str] | None:
+def _adopt_early_worker(uri: str | None) -> subprocess.Popen[str] | None:
+    """The early worker if it was started for `uri` and still runs; any other is stopped."""
     global _early
     early, _early = _early, None
     if early is None:
         return None
     if early[0] == uri and early[1].poll() is None:
         return early[1]
-    early[1].kill()  # started for another store (or already gone): not this run's
+    early[1].kill()
     early[1].wait()
     return None
+
+
+def _stop_unadopted() -> None:
+    """At exit: a job that failed before its run was opened leaves no worker behind (one
+    still warming up against an unreachable server would outlive it by minutes)."""
+    _adopt_early_worker(None)
 
 
 class TrackedRun:

@@ -68,13 +68,9 @@ class _Worker:
     def open(self, request: Mapping[str, Any]) -> str:
         import mlflow  # noqa: PLC0415 - the worker is the only process that pays for it
 
-        warm = self._warm
-        same = warm is not None and warm[0] == request["uri"]
-        self.client = (
-            warm[1]
-            if warm is not None and same
-            else mlflow.MlflowClient(tracking_uri=request["uri"])
-        )
+        warm_uri, warm_client = self._warm or (None, None)
+        same = warm_uri == request["uri"]
+        self.client = warm_client if same else mlflow.MlflowClient(tracking_uri=request["uri"])
         if request.get("run_id"):
             self.client.update_run(request["run_id"], status="RUNNING")
             self.run_id = str(request["run_id"])

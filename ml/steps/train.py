@@ -119,7 +119,7 @@ class Hyperparameters:
         except ValueError as error:
             raise TrainingError(f"bad hyperparameter value: {error}") from None
         problems = [
-            bounds.problem(name, value)
+            problem
             for name, bounds, value in (
                 ("c", limits.REGULARIZATION_C, parsed.c),
                 ("hash-bits", limits.HASH_BITS, parsed.hash_bits),
@@ -127,9 +127,10 @@ class Hyperparameters:
                 ("ngram-max", limits.NGRAM_MAX, parsed.ngram_max),
                 ("seed", limits.SEED, parsed.seed),
             )
+            if (problem := bounds.problem(name, value)) is not None
         ]
-        if any(problems):
-            raise TrainingError("; ".join(p for p in problems if p))
+        if problems:
+            raise TrainingError("; ".join(problems))
         if parsed.class_weight not in limits.CLASS_WEIGHTS:
             raise TrainingError(
                 f"class-weight must be none or balanced, got {parsed.class_weight!r}"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ml.pipeline.code import STEP_SCRIPTS, bundle_objects
+from ml.pipeline.code import BUNDLES, bundle_objects
 from offline.plan.capture import CapturedResource, StackPlan
 from tests.plan_helpers import policy_document, statements
 
@@ -50,9 +50,7 @@ def test_step_code_is_uploaded_content_addressed_and_encrypted(
 ) -> None:
     plan = stack_plans[stack]
     objects = {o.inputs["key"]: o for o in plan.of_type("aws:s3/bucketObjectv2:BucketObjectv2")}
-    expected = {
-        key: path for script in STEP_SCRIPTS for key, path in bundle_objects(script).items()
-    }
+    expected = {key: path for script in BUNDLES for key, path in bundle_objects(script).items()}
     assert set(objects) == set(expected)
     definition_text = plan.of_type("aws:sagemaker/pipeline:Pipeline")[0].inputs[
         "pipelineDefinition"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ml.lineage.keys import METADATA_KEYS
-from ml.pipeline.code import BUNDLES, SHARED_MODULES, STEP_SCRIPTS, bundle_objects, content_hash
+from ml.pipeline.code import BUNDLES, SHARED_MODULES, bundle_objects, content_hash
 from ml.pipeline.contract import (
     STEP_NAMES,
     STEPS,
@@ -297,7 +297,7 @@ def test_code_comes_from_the_content_addressed_uris(
     definition: dict[str, Any], config: PipelineConfig
 ) -> None:
     bucket = config.artifacts_bucket
-    for script in STEP_SCRIPTS:
+    for script in BUNDLES:
         assert re.fullmatch(
             f"s3://{bucket}/pipeline-code/[0-9a-f]{{64}}/", config.code_uris[script]
         )
@@ -316,7 +316,7 @@ def test_code_comes_from_the_content_addressed_uris(
         "tracking_worker.py",
     }
     assert BUNDLES["preprocess.py"].keys() == {"preprocess.py", "notes_csv.py", "limits.py"}
-    assert len(set(config.code_uris.values())) == len(STEP_SCRIPTS)
+    assert len(set(config.code_uris.values())) == len(BUNDLES)
     bundled = {name for files in BUNDLES.values() for name in files}
     steps = {p.name for p in (REPO / "ml" / "steps").glob("[!_]*.py")}
     assert bundled == steps | set(SHARED_MODULES)  # limits.py: the stack's own defaults
