@@ -5,7 +5,8 @@ directory, which runs `python -u -m pulumi.policy <engine address> .`; the first
 line the process prints is the port of its Analyzer gRPC server. Here the pack
 runs in its own process group (its own session), so a Ctrl-C at the terminal
 reaches only the runner, and `stop` ends the group: SIGINT first (pulumi_policy
-serves until KeyboardInterrupt), SIGKILL for whatever is left.
+serves until KeyboardInterrupt), SIGKILL for whatever is left. The pack starts with
+SIGINT at its default even where the runner ignores it (see `_sigint_not_inherited`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
 from typing import IO, Any
@@ -52,6 +54,35 @@ class _Engine(engine_pb2_grpc.EngineServicer):
 def _drain(stream: IO[bytes], sink: deque[str]) -> None:
     for line in iter(stream.readline, b""):
         sink.append(line.decode(errors="replace").rstrip())
+
+
+def _still_ignored(_signum: int, _frame: object) -> None:
+    pass
+
+
+@contextlib.contextmanager
+def _sigint_not_inherited() -> Iterator[None]:
+    """Children started in the block do not inherit an ignored SIGINT.
+
+    A process started in the background by a non-interactive shell (`cmd &` in a CI
+    script) ignores SIGINT, and exec keeps an ignored signal ignored, so the
+    pack would too: Python then installs no KeyboardInterrupt handler, pulumi_policy's
+    serve loop never ends on SIGINT and every `stop` waits out its grace before SIGKILL.
+    A caught signal is reset to its default by exec, so for the block SIGINT is caught by
+    a handler that does nothing (the runner still ignores it), then ignored again. Only
+    the main thread may change a handler; elsewhere nothing changes.
+    """
+    if (
+        signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    signal.signal(signal.SIGINT, _still_ignored)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _exit_status(pid: int) -> int | None:
@@ -166,15 +197,16 @@ class PackProcess:
         engine_address = f"127.0.0.1:{engine_port}"
         command[-2] = engine_address
         try:
-            self._process = subprocess.Popen(
-                command,
-                cwd=self.pack_dir,
-                env=self.environment(),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            )
+            with _sigint_not_inherited():
+                self._process = subprocess.Popen(
+                    command,
+                    cwd=self.pack_dir,
+                    env=self.environment(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                )
         except OSError as error:
             raise PolicyPackError(
                 f"policy pack {shown(self.pack_dir)} could not be started with {command[0]}: "

@@ -22,8 +22,14 @@ def test_the_drift_demo_sees_no_drift_then_drift(tmp_path: Path) -> None:
     printed: list[str] = []
     started = time.monotonic()
     with local_aws("eu-west-1", "222222222222") as aws:
+        # "one specialty" (the other drift) runs in the next test, through the planned alarm.
         runs = run_drift_demo(
-            tmp_path, notes_per_scenario=250, training_notes=900, aws=aws, out=printed.append
+            tmp_path,
+            notes_per_scenario=250,
+            training_notes=900,
+            scenarios=("unchanged", "another domain"),
+            aws=aws,
+            out=printed.append,
         )
         s3 = aws.client("s3")
         keys = [
@@ -36,7 +42,6 @@ def test_the_drift_demo_sees_no_drift_then_drift(tmp_path: Path) -> None:
 
     assert [(r.scenario, r.verdict) for r in runs] == [
         ("unchanged", "no drift"),
-        ("one specialty", "drift"),
         ("another domain", "drift"),
     ]
     threshold = limits.DRIFT_THRESHOLD.default
@@ -44,10 +49,10 @@ def test_the_drift_demo_sees_no_drift_then_drift(tmp_path: Path) -> None:
     assert all(r.score is not None and r.score > threshold for r in runs[1:])
     # Each scheduled run reads its own hour: it starts where the previous report ended.
     assert [r.window["end"] for r in runs[:-1]] == [r.window["start"] for r in runs[1:]]
-    assert [r.end for r in runs] == [monitoring.START + timedelta(hours=h) for h in (1, 2, 3)]
+    assert [r.end for r in runs] == [monitoring.START + timedelta(hours=h) for h in (1, 2)]
     # Capture files per hour, and each run's report and plot in its own folder in S3.
     captured = [k for k in keys if k.startswith(f"{CAPTURE_PREFIX}/{ENDPOINT}/AllTraffic/")]
-    assert len(captured) >= 3 and all(k.endswith(".jsonl") for k in captured)
+    assert len(captured) >= 2 and all(k.endswith(".jsonl") for k in captured)
     for run in runs:
         assert run.report_uri.removeprefix(f"s3://{BUCKET}/") in keys
         assert run.plot_uri.removeprefix(f"s3://{BUCKET}/") in keys

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -93,15 +94,27 @@ except KeyboardInterrupt:
 """
 
 
+# "ignored": the runner was started as `cmd &` by a non-interactive shell (a CI script),
+# which ignores SIGINT; before the pack was started with SIGINT at its default, it ignored
+# SIGINT too, and every stop ran out its grace and ended in SIGKILL (-9).
+@pytest.mark.parametrize("runner_ignores_sigint", [False, True], ids=["default", "ignored"])
 def test_stop_interrupts_the_pack_and_ends_its_whole_group(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    runner_ignores_sigint: bool,
 ) -> None:
     pid_file = tmp_path / "child.pid"
     monkeypatch.setenv("CHILD_PID_FILE", str(pid_file))
+    if runner_ignores_sigint:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     process = PackProcess(write_pack(tmp_path / "pack", main=GROUP_PACK), project=None, stack=None)
     try:
         port, _engine = process.start(Deadline(20))
         assert port == 4242
+        if runner_ignores_sigint:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # as it was
         pack = process.pid
         assert pack is not None
         # Its own group (and session): a Ctrl-C at the terminal reaches only the runner.
