@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -75,6 +76,9 @@ def main() -> int:
     parser.add_argument("--baseline", required=True, help="commit to compare with")
     parser.add_argument("--rounds", type=int, default=1, help="rounds (baseline, then HEAD)")
     args = parser.parse_args()
+    # Started as `cmd &` by a script, this process ignores SIGINT and so would every make,
+    # pytest and policy pack below; the baseline's packs then wait out their stop grace.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     commits = {"baseline": git("rev-parse", args.baseline), "HEAD": git("rev-parse", "HEAD")}
     if git("status", "--porcelain", "--untracked-files=no"):
         print("note: uncommitted changes are not measured (HEAD is)", file=sys.stderr)
