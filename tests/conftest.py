@@ -20,9 +20,9 @@ PLANNED_STACKS = ("identity", "ops", "dev", "staging", "prod")
 
 # One botocore data loader per test process. moto's mock_aws() sets boto3.DEFAULT_SESSION
 # aside, so each boto3.client() inside it makes a new session whose new loader parses the
-# service's JSON model again (0.1-0.3 s a client; hundreds of clients in the suite). The
-# loader only reads botocore's own data files, which no test changes: sharing it changes
-# nothing but the time.
+# service's JSON model again (0.1-0.3 s a client; tests/ml/test_lineage.py took 15.1 s
+# without this, 8.2 s with it). The loader only reads botocore's own data files, which no
+# test changes: sharing it changes nothing but the time.
 botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)  # type: ignore[assignment]
 
 
