@@ -32,8 +32,10 @@ lint: setup
 typecheck: setup
 	$(UV) run mypy
 
+# Two workers, whole modules each (a module's fixtures, such as the demo run, run once);
+# tests/conftest.py sends the longest modules out first.
 unit: setup
-	$(UV) run pytest -n 2
+	$(UV) run pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 test: lint typecheck unit
 

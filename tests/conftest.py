@@ -1,4 +1,4 @@
-"""Shared fixtures: offline plans of the real stacks, made by the harness of `promote plan`."""
+"""Shared fixtures: offline plans of the real stacks, made by `promote plan --json`."""
 
 from __future__ import annotations
 
@@ -13,10 +13,7 @@ import botocore.session
 import pytest
 
 from offline.plan.capture import StackPlan
-from offline.plan.harness import plan_stacks
-from tests.plan_helpers import TEST_TAG
-
-PLANNED_STACKS = ("identity", "ops", "dev", "staging", "prod")
+from tests.plan_helpers import PLANNED_STACKS, hostile_plan
 
 # One botocore data loader per test process. moto's mock_aws() sets boto3.DEFAULT_SESSION
 # aside, so each boto3.client() inside it makes a new session whose new loader parses the
@@ -37,22 +34,47 @@ def _exclusive(path: Path) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def stack_plans(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[str, StackPlan]:
-    """Every stack planned once per test run (about 6 s of CPU).
+def planned_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """Every stack's plan, made once per test run by `hostile_plan` (about 8 s of CPU).
 
-    Under pytest-xdist the first worker plans and writes each plan's JSON beside the
-    workers' temporary directories; the others read it back, which is lossless
-    (tests/offline/test_mocks.py holds `StackPlan.from_json(plan.to_json()) == plan`).
+    Under pytest-xdist the first worker to ask plans beside the workers' temporary
+    directories; the others wait for it and read the same files. Reading a plan back is
+    lossless (tests/offline/test_mocks.py holds `StackPlan.from_json(plan.to_json()) ==
+    plan`), and tests/infra/test_environment_stacks.py plans again in the test process.
     """
-    if worker_id == "master":
-        return plan_stacks(PLANNED_STACKS, image_tag=TEST_TAG)
-    shared = tmp_path_factory.getbasetemp().parent / "stack-plans"
+    root = tmp_path_factory.getbasetemp()
+    shared = (root if worker_id == "master" else root.parent) / "stack-plans"
     with _exclusive(shared.with_suffix(".lock")):
         if not (shared / "complete").is_file():
-            plans = plan_stacks(PLANNED_STACKS, image_tag=TEST_TAG)
             shared.mkdir(exist_ok=True)
-            for plan in plans.values():
-                plan.write(shared)
+            hostile_plan(shared)
             (shared / "complete").touch()
-            return plans
-    return {s: StackPlan.from_json((shared / f"{s}.json").read_text()) for s in PLANNED_STACKS}
+    return shared
+
+
+@pytest.fixture(scope="session")
+def stack_plans(planned_dir: Path) -> dict[str, StackPlan]:
+    """The plans of `planned_dir`, by stack."""
+    return {s: StackPlan.from_json((planned_dir / f"{s}.json").read_text()) for s in PLANNED_STACKS}
+
+
+# The modules with the longest end-to-end runs go out first, so that under pytest-xdist
+# (`--dist loadfile`: a module's fixtures run once, on one worker) the run ends on the
+# small modules instead of one worker finishing a 20 s module while the other idles. The
+# second needs no plan: its worker does not wait for the first's `planned_dir`.
+SLOWEST_FIRST = (
+    "tests/offline/test_local_run.py",
+    "tests/ml/test_tracking.py",
+    "tests/offline/test_monitor_local.py",
+    "tests/infra/test_environment_stacks.py",
+    "tests/security/test_parliament.py",
+    "tests/offline/test_local_processes.py",
+    "tests/offline/test_policy_cli.py",
+    "tests/ml/test_champion.py",
+    "tests/ml/test_drift.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: number for number, path in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.partition("::")[0], len(rank)))

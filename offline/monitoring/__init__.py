@@ -9,10 +9,9 @@ By concern:
 - `traffic`: the scenarios' notes (`unchanged`, `one specialty`, `another domain`), sent
   through ml/serving/inference.py and written as SageMaker's data capture writes them
   (JSON Lines under `data-capture/<endpoint>/<variant>/yyyy/mm/dd/hh/`);
-- `job`: `MonitorTarget` (the account, the endpoint and the schedule's CreateProcessingJob
-  request: the planned schedule's own with `promote monitor`, else the component's builder
-  on local names) and `run_monitor_job`, one scheduled run of the image's `monitor`
-  entrypoint with its output uploaded where the request's `S3Output` says;
+- `job`: `MonitorTarget` (the account, the endpoint and the planned schedule's
+  CreateProcessingJob request) and `run_monitor_job`, one scheduled run of the image's
+  `monitor` entrypoint with its output uploaded where the request's `S3Output` says;
 - `demo`: `run_drift_demo`, which trains with the pipeline's step code, registers the model
   with its drift baseline behind an endpoint in local AWS, then serves and monitors one
   hour per scenario, reading the published metrics back from local CloudWatch;
@@ -33,14 +32,8 @@ from offline.monitoring.demo import (
     train_model,
 )
 from offline.monitoring.job import (
-    ACCOUNT,
-    BUCKET,
-    ENDPOINT,
     JOB_TIMEOUT_SECONDS,
-    NAMESPACE,
-    REGION,
     MonitorTarget,
-    local_target,
     plan_target,
     run_monitor_job,
     scheduled_time,
@@ -61,16 +54,11 @@ from offline.monitoring.traffic import (
 )
 
 __all__ = [
-    "ACCOUNT",
     "ALARM_DELAY",
-    "BUCKET",
     "CAPTURE_PREFIX",
-    "ENDPOINT",
     "JOB_TIMEOUT_SECONDS",
     "LOOP_SCENARIOS",
-    "NAMESPACE",
     "RECORDS_PER_FILE",
-    "REGION",
     "SCENARIOS",
     "SHIFTED_SPECIALTY",
     "START",
@@ -80,7 +68,6 @@ __all__ = [
     "capture_key",
     "capture_record",
     "foreign_notes",
-    "local_target",
     "loop_problem",
     "main",
     "plan_target",

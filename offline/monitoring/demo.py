@@ -14,7 +14,6 @@ arguments give the same capture files and the same scores.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,9 +25,9 @@ from ml.monitoring.metrics import DIMENSION, DRIFT_SCORE, REQUESTS
 from ml.monitoring.report import PLOT_FILE, REPORT_FILE
 from ml.serving.inference import CSV, JSON, model_fn
 from ml.steps import evaluate, preprocess, train
-from offline.aws import LocalAws, local_aws
-from offline.monitoring.job import ACCOUNT, REGION, MonitorTarget, local_target, run_monitor_job
-from offline.monitoring.traffic import SCENARIOS, VARIANT, scenario_notes, serve, write_capture
+from offline.aws import LocalAws
+from offline.monitoring.job import MonitorTarget, run_monitor_job
+from offline.monitoring.traffic import VARIANT, scenario_notes, serve, write_capture
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -64,14 +63,16 @@ def train_model(workdir: Path, notes: int, seed: int) -> tuple[Path, Path]:
     return model_dir, evaluation
 
 
-def register_and_serve(aws: LocalAws, bucket: str, endpoint: str, baseline: Path) -> str:
-    """A model package with the baseline as DriftCheckBaselines, behind `endpoint`; its ARN."""
+def register_and_serve(aws: LocalAws, target: MonitorTarget, baseline: Path) -> str:
+    """A model package with the baseline as DriftCheckBaselines, behind the target's
+    endpoint; its ARN."""
     s3, sagemaker = aws.client("s3"), aws.client("sagemaker")
+    bucket, endpoint, account = target.bucket, target.endpoint, target.account
     key = f"models/{endpoint}/{BASELINE_FILE}"
     s3.put_object(Bucket=bucket, Key=key, Body=baseline.read_bytes())
     group = f"{endpoint}-models"
     sagemaker.create_model_package_group(ModelPackageGroupName=group)
-    image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/promote-code/training@sha256:{'ab' * 32}"
+    image = f"{account}.dkr.ecr.{aws.region}.amazonaws.com/promote-code/training@sha256:{'ab' * 32}"
     arn: str = sagemaker.create_model_package(
         ModelPackageGroupName=group,
         InferenceSpecification={
@@ -86,7 +87,7 @@ def register_and_serve(aws: LocalAws, bucket: str, endpoint: str, baseline: Path
             }
         },
     )["ModelPackageArn"]
-    role = f"arn:aws:iam::{ACCOUNT}:role/local-sagemaker-execution"
+    role = f"arn:aws:iam::{account}:role/local-sagemaker-execution"
     sagemaker.create_model(
         ModelName=f"{endpoint}-v1",
         PrimaryContainer={"ModelPackageName": arn},
@@ -108,14 +109,14 @@ def register_and_serve(aws: LocalAws, bucket: str, endpoint: str, baseline: Path
 
 
 def run_drift_demo(
+    aws: LocalAws,
+    target: MonitorTarget,
     workdir: Path,
+    scenarios: tuple[str, ...],
     *,
     notes_per_scenario: int = 300,
     training_notes: int = 1500,
     seed: int = 11,
-    scenarios: tuple[str, ...] = SCENARIOS,
-    aws: LocalAws | None = None,
-    target: MonitorTarget | None = None,
     on_run: Callable[[LocalAws, MonitorRun], None] | None = None,
     out: Callable[[str], None] = print,
 ) -> list[MonitorRun]:
@@ -124,12 +125,11 @@ def run_drift_demo(
     runs, in scenario order. Each run reads only its hour: the previous run's report ends
     where it starts.
 
-    `target`: the names and the job request (default `local_target()`). With `aws` None,
-    starts (and stops) its own local AWS in the target's account. `on_run` is called after
+    `target`: the names and the job request (the planned schedule's, `plan_target`), in
+    `aws`, which the caller started in the target's account. `on_run` is called after
     each run (the alarm's evaluation, in `main`). Prints one line per step and, per run,
     the verdict, the score and where the report and plot were written.
     """
-    target = target or local_target()
     workdir.mkdir(parents=True, exist_ok=True)
     out(f"drift demo: training on {training_notes} realistic notes (the pipeline's step code)")
     model_dir, evaluation = train_model(workdir / "train", training_notes, seed)
@@ -137,57 +137,48 @@ def run_drift_demo(
     runs = []
     bucket, capture_prefix = target.capture
     endpoint = target.endpoint
-    with ExitStack() as stack:
-        local = aws or stack.enter_context(local_aws(target.region, target.account))
-        s3, cloudwatch = local.client("s3"), local.client("cloudwatch")
-        s3.create_bucket(
-            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": target.region}
+    s3, cloudwatch = aws.client("s3"), aws.client("cloudwatch")
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": target.region})
+    package = register_and_serve(aws, target, evaluation / BASELINE_FILE)
+    out(f"drift demo: {endpoint} serves {package} (its drift baseline attached)")
+    for number, scenario in enumerate(scenarios):
+        hour = START + timedelta(hours=number)
+        notes = scenario_notes(scenario, notes_per_scenario, seed + 100 + number)
+        records = serve(model, notes, seed + number, hour)
+        keys = write_capture(s3, bucket, capture_prefix, records)
+        out(
+            f"drift demo: {scenario}: {len(records)} requests ({len(notes)} notes) through "
+            f"the serving code -> {len(keys)} capture files under "
+            f"s3://{bucket}/{capture_prefix}{VARIANT}/{hour:%Y/%m/%d/%H}/"
         )
-        package = register_and_serve(local, bucket, endpoint, evaluation / BASELINE_FILE)
-        out(f"drift demo: {endpoint} serves {package} (its drift baseline attached)")
-        for number, scenario in enumerate(scenarios):
-            hour = START + timedelta(hours=number)
-            notes = scenario_notes(scenario, notes_per_scenario, seed + 100 + number)
-            records = serve(model, notes, seed + number, hour)
-            keys = write_capture(s3, bucket, capture_prefix, records)
-            out(
-                f"drift demo: {scenario}: {len(records)} requests ({len(notes)} notes) through "
-                f"the serving code -> {len(keys)} capture files under "
-                f"s3://{bucket}/{capture_prefix}{VARIANT}/{hour:%Y/%m/%d/%H}/"
-            )
-            job_dir = workdir / "monitor" / f"{number}-{scenario.replace(' ', '-')}"
-            end = hour + timedelta(hours=1)
-            document = run_monitor_job(local, target, end, job_dir)
-            run = MonitorRun(
-                scenario=scenario,
-                verdict=document["verdict"],
-                score=document["score"],
-                notes=document["notes"],
-                end=end,
-                report_uri=f"{document['s3_prefix']}/{REPORT_FILE}",
-                plot_uri=f"{document['s3_prefix']}/{PLOT_FILE}",
-                local_report=job_dir / "output" / REPORT_FILE,
-                local_plot=job_dir / "output" / PLOT_FILE,
-                window=document["window"],
-            )
-            runs.append(run)
-            score = "n/a" if run.score is None else f"{run.score:.3f}"
-            out(
-                f"drift demo: {scenario}: {run.verdict} (drift score {score}, threshold "
-                f"{document['threshold']:g}, worst {document['worst_component']}) on "
-                f"{run.window['start']} to {run.window['end']}; report {run.report_uri} "
-                f"(local {run.local_report}), plot {run.plot_uri}"
-            )
-            if on_run is not None:
-                on_run(local, run)
-        published = published_scores(
-            cloudwatch, target.namespace, endpoint, START, len(scenarios) + 1
+        job_dir = workdir / "monitor" / f"{number}-{scenario.replace(' ', '-')}"
+        end = hour + timedelta(hours=1)
+        document = run_monitor_job(aws, target, end, job_dir)
+        run = MonitorRun(
+            scenario=scenario,
+            verdict=document["verdict"],
+            score=document["score"],
+            notes=document["notes"],
+            end=end,
+            report_uri=f"{document['s3_prefix']}/{REPORT_FILE}",
+            plot_uri=f"{document['s3_prefix']}/{PLOT_FILE}",
+            local_report=job_dir / "output" / REPORT_FILE,
+            local_plot=job_dir / "output" / PLOT_FILE,
+            window=document["window"],
         )
-        for name, value in published:
-            out(
-                f"drift demo: CloudWatch {target.namespace} {DRIFT_SCORE}/{REQUESTS} "
-                f"{name}: {value}"
-            )
+        runs.append(run)
+        score = "n/a" if run.score is None else f"{run.score:.3f}"
+        out(
+            f"drift demo: {scenario}: {run.verdict} (drift score {score}, threshold "
+            f"{document['threshold']:g}, worst {document['worst_component']}) on "
+            f"{run.window['start']} to {run.window['end']}; report {run.report_uri} "
+            f"(local {run.local_report}), plot {run.plot_uri}"
+        )
+        if on_run is not None:
+            on_run(aws, run)
+    published = published_scores(cloudwatch, target.namespace, endpoint, START, len(scenarios) + 1)
+    for name, value in published:
+        out(f"drift demo: CloudWatch {target.namespace} {DRIFT_SCORE}/{REQUESTS} {name}: {value}")
     return runs
 
 

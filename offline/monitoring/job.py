@@ -2,11 +2,11 @@
 
 `MonitorTarget` is where the monitor runs: the account, the region and the
 CreateProcessingJob request the schedule sends (`plan_target`: the planned schedule's
-own request, as `promote monitor` uses it; `local_target`: the component's builder on
-this module's local names). `run_monitor_job` runs one scheduled run with that request's
-environment: `dataset_source` the capture's S3 URI, `end_time` the scheduled time, the
-image's `monitor` entrypoint in its own process group; its output is uploaded where the
-request's `S3Output` says, which is where the next run finds the previous report.
+own request, as `promote monitor` uses it). `run_monitor_job` runs one scheduled run with
+that request's environment: `dataset_source` the capture's S3 URI, `end_time` the
+scheduled time, the image's `monitor` entrypoint in its own process group; its output is
+uploaded where the request's `S3Output` says, which is where the next run finds the
+previous report.
 """
 
 from __future__ import annotations
@@ -26,11 +26,6 @@ from offline.pipeline.container import local_images, read_image
 from offline.pipeline.processes import run_job
 from offline.plan.capture import StackPlan
 
-ACCOUNT = "222222222222"
-REGION = "eu-west-1"
-BUCKET = "promote-code-local-monitoring"
-ENDPOINT = "promote-code-local-endpoint"
-NAMESPACE = "promote-code/local/drift"
 JOB_TIMEOUT_SECONDS = 300.0
 
 
@@ -71,27 +66,6 @@ class MonitorTarget:
         (output,) = self.request["ProcessingOutputConfig"]["Outputs"]
         uri: str = output["S3Output"]["S3Uri"]
         return uri.replace(component.SCHEDULED_TIME, scheduled).rstrip("/") + "/"
-
-
-def local_target() -> MonitorTarget:
-    """The component's own request (`processing_job_request`) on this module's local names."""
-    args = component.DriftMonitorArgs(
-        name_prefix="promote-code-local",
-        account=ACCOUNT,
-        region=REGION,
-        endpoint_name=ENDPOINT,
-        model_package_group_name=f"{ENDPOINT}-models",
-        pipeline_name="promote-code-local-training",
-        pipeline_arn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:pipeline/promote-code-local-training",
-        artifacts_bucket=BUCKET,
-        kms_key_arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/local",
-        image_uri=f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/promote-code/training@sha256:"
-        + "ab" * 32,
-        ops_repository_arn=f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/promote-code/training",
-        metric_namespace=NAMESPACE,
-        tags={},
-    )
-    return MonitorTarget(ACCOUNT, REGION, component.processing_job_request(args))
 
 
 def plan_target(plan: StackPlan) -> MonitorTarget:

@@ -14,6 +14,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 
@@ -89,13 +90,15 @@ def loop_problem(
     return None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, aws: LocalAws | None = None) -> int:
     """`promote monitor --local [--stack prod]`: the drift loop on the stack's plan.
 
     Exit 0 when the loop behaved (no drift -> no alarm; shifted stream -> drift -> alarm
     -> one drift-triggered pipeline execution where the stack retrains on drift), 1 when
     the shifted stream does not cross the threshold or the loop did something else, 2 for
     usage (no plan: run `promote plan --json` first; a stack without a drift monitor).
+    `aws`: local AWS in the plan's account to run on, left running for a caller that reads
+    what the loop left there (default: one started and stopped here).
     """
     parser = argparse.ArgumentParser(
         prog="promote monitor",
@@ -137,7 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(workdir)
     started = time.perf_counter()
     outcomes: list[Outcome] = []
-    with local_aws(target.region, target.account) as aws:
+    with ExitStack() as stack:
+        if aws is None:
+            aws = stack.enter_context(local_aws(target.region, target.account))
         trigger.install(aws.client)
         print(
             f"drift loop: {args.stack} plan: alarm {trigger.alarm_name} "
@@ -150,12 +155,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
         runs = run_drift_demo(
+            aws,
+            target,
             workdir,
+            LOOP_SCENARIOS,
             notes_per_scenario=args.notes,
             training_notes=args.training_notes,
-            scenarios=LOOP_SCENARIOS,
-            aws=aws,
-            target=target,
             on_run=_alarm_step(trigger, print, outcomes),
         )
     elapsed = time.perf_counter() - started

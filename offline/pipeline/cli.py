@@ -35,6 +35,7 @@ from offline.deployer import LocalDeployer, local_config
 from offline.lineage import write_local_lineage
 from offline.mlflow_ui import ui_hint
 from offline.pipeline.errors import EXIT_REJECTED, EXIT_USAGE
+from offline.pipeline.interface import RECORD_FILE, add_run_options
 from offline.pipeline.processes import Interrupted, WorkdirBusyError, interruptible
 from offline.pipeline.runner import (
     ApprovalHook,
@@ -44,7 +45,7 @@ from offline.pipeline.runner import (
     locked_workdir,
     run_locked,
 )
-from offline.pipeline.verification import RECORD_FILE, verify_locally
+from offline.pipeline.verification import verify_locally
 
 PIPELINE_TYPE = "aws:sagemaker/pipeline:Pipeline"
 _OUTPUT_KEYS = {
@@ -305,38 +306,6 @@ def main(argv: list[str] | None = None, on_approved: ApprovalHook | None = None)
         parameters=dict(args.parameter),
         runs=args.runs,
     )
-
-
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """`--runs` and `--parameter`, as this module and `promote pipeline run` both take them."""
-    parser.add_argument(
-        "--runs",
-        type=int,
-        default=1,
-        choices=range(1, 6),
-        metavar="N",
-        help="N executions in one local AWS (1-5): from the second on, a retrain that meets "
-        "the champion the runs before approved",
-    )
-    parser.add_argument(
-        "--parameter",
-        action="append",
-        default=[],
-        type=parameter_override,
-        metavar="NAME=VALUE",
-        help="override a pipeline parameter for this run, as StartPipelineExecution does "
-        "(repeatable; e.g. MetricThreshold=0.3)",
-    )
-
-
-def parameter_override(text: str) -> tuple[str, str]:
-    """`Name=Value` -> (Name, Value); argparse reports a malformed one as a usage error (2)."""
-    name, equals, value = text.partition("=")
-    if not equals or not name.strip():
-        raise argparse.ArgumentTypeError(
-            f"expected NAME=VALUE (e.g. MetricThreshold=0.3), got {text!r}"
-        )
-    return name.strip(), value
 
 
 if __name__ == "__main__":

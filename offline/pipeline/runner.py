@@ -39,7 +39,7 @@ from offline.pipeline.container import local_images
 from offline.pipeline.errors import LocalRunError
 from offline.pipeline.expressions import ExpressionError, Scope, declared_parameters
 from offline.pipeline.graph import all_steps, topological_order
-from offline.pipeline.jobs import Jobs, pycache_dir
+from offline.pipeline.jobs import Jobs
 from offline.pipeline.local_stack import Echo, StackOutputs, approval_event, provision
 from offline.pipeline.processes import WorkdirBusyError, locked_workdir
 from offline.pipeline.s3_sync import split_s3_uri
@@ -55,7 +55,6 @@ __all__ = [
     "approval_event",
     "local_tracking",
     "locked_workdir",
-    "pycache_dir",
     "run_local",
     "run_locked",
 ]

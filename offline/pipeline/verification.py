@@ -24,9 +24,8 @@ from ml.verify.checks import Record, verify
 from ml.verify.inputs import SAMPLE_CSV, Budget, CheckFailedError, Target, sample_notes
 from ml.verify.smoke import Invoke
 from offline.aws import LocalAws
+from offline.pipeline.interface import RECORD_FILE
 from offline.pipeline.runner import RunResult
-
-RECORD_FILE = "verification.json"
 
 
 def _model_invoker(aws: LocalAws, package_arn: str, scratch: Path) -> Invoke:

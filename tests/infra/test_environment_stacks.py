@@ -16,10 +16,17 @@ from infra.context import REPO_ROOT
 from infra.images import ImagesNotBuiltError, resolve_image
 from infra.stack_files import read_stack_config
 from offline.plan.capture import StackPlan
-from offline.plan.harness import plan_stack
+from offline.plan.harness import plan_stack, plan_stacks
 from offline.plan.mocks import digest_for
 from tests.ml.guarded import HASH_PROBE
-from tests.plan_helpers import TEST_TAG, as_list, policy_document, statements
+from tests.plan_helpers import (
+    GUARD_REPORT,
+    PLANNED_STACKS,
+    TEST_TAG,
+    as_list,
+    policy_document,
+    statements,
+)
 
 ENVIRONMENTS = {"dev": "222222222222", "staging": "333333333333", "prod": "444444444444"}
 PINNED = re.compile(
@@ -162,14 +169,6 @@ def test_every_taggable_resource_is_tagged(stack_plans: dict[str, StackPlan]) ->
                 assert resource.inputs["tags"]["environment"] == stack
 
 
-@pytest.mark.parametrize("stack", ["ops", "dev", "staging", "prod"])
-def test_two_runs_capture_identical_inputs(stack_plans: dict[str, StackPlan], stack: str) -> None:
-    staging = {"staging": stack_plans["staging"].outputs}
-    first = plan_stack(stack, image_tag=TEST_TAG, stack_outputs=staging).to_json()
-    second = plan_stack(stack, image_tag=TEST_TAG, stack_outputs=staging).to_json()
-    assert first == second
-
-
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_every_role_carries_the_workload_boundary(
     stack_plans: dict[str, StackPlan], stack: str
@@ -195,37 +194,29 @@ def test_a_failed_image_lookup_that_is_not_not_found_is_not_blamed_on_ops(
     assert "ecr:DescribeImages" in str(caught.value)
 
 
-def test_a_fresh_process_with_another_hash_seed_captures_the_same_plan(
-    stack_plans: dict[str, StackPlan], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_hostile_process_and_this_one_plan_byte_identical_stacks(
+    stack_plans: dict[str, StackPlan], planned_dir: Path
 ) -> None:
-    """Byte-identical across processes: what `pulumi up` of an unchanged commit relies on.
+    """Byte-identical across processes and across runs in one process: what `pulumi up` of
+    an unchanged commit relies on.
 
-    The child is hostile and guarded (tests.ml.guarded): another hash seed, no credentials,
-    a stale profile, another default region, and every socket, DNS lookup and botocore
+    The session's plans (tests/conftest.py `hostile_plan`) were made by `promote plan
+    --json` in a child that is hostile and guarded: another hash seed, no credentials, a
+    stale profile, another default region, and every socket, DNS lookup and botocore
     request refused from interpreter start. So the sagemaker SDK's import-time side effects
-    and the pipeline definitions (inside each environment plan) are proven offline and
-    byte-identical across processes in one run.
+    and the pipeline definitions (inside each environment plan) are proven offline, and this
+    process, with its own hash seed, plans every stack again, then staging and prod a
+    second time.
     """
-    monkeypatch.chdir(REPO_ROOT)
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    environment |= {
-        "AWS_PROFILE": "no-such-profile",
-        "AWS_DEFAULT_REGION": "us-west-2",
-        "PYTHONHASHSEED": "random",
-    }
-    report = tmp_path / "guard.json"
-    command = [sys.executable, "-m", "tests.ml.guarded", str(report), "offline.cli", "plan"]
-    command += ["--json", "--no-policies", "--image-tag", TEST_TAG, "--out", str(tmp_path)]
-    completed = subprocess.run(
-        command, capture_output=True, text=True, env=environment, cwd=REPO_ROOT, check=False
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    guard = json.loads(report.read_text())
+    guard = json.loads((planned_dir / GUARD_REPORT).read_text())
     assert guard["attempts"] == [], "network attempts while importing/planning"
     assert guard["hash"] != hash(HASH_PROBE), "the child had this process's hash seed"
-    # The session's plans were made in this process, with this interpreter's hash seed.
+    here = plan_stacks(PLANNED_STACKS, image_tag=TEST_TAG)
     for stack, plan in stack_plans.items():
-        assert (tmp_path / f"{stack}.json").read_text() == plan.to_json(), stack
+        assert here[stack].to_json() == plan.to_json(), stack
+    again = plan_stacks(("staging", "prod"), image_tag=TEST_TAG)
+    for stack, plan in again.items():
+        assert plan.to_json() == here[stack].to_json(), stack
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENTS)

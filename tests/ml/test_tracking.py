@@ -1,9 +1,10 @@
 """Lineage facts and MLflow tracking of train-model and evaluate-model, in-process.
 
 The steps log through the real `mlflow` client to a SQLite store in the test's
-directory, prepared as the local run prepares it (`offline.pipeline.tracking.LocalTracking`),
-and the run is read back with `mlflow.MlflowClient`. The local pipeline run's own
-run, read through a real `mlflow server`, is in tests/offline/test_local_run.py.
+directory, prepared as the local run prepares it (`offline.pipeline.tracking.LocalTracking`).
+What a tracked run holds (parameters, metrics, tags, artifacts) is read back from the local
+pipeline run's own store, and through a real `mlflow server`, in
+tests/offline/test_local_run.py: that run is the tracked train-model and evaluate-model.
 """
 
 from __future__ import annotations
@@ -110,119 +111,20 @@ def test_lineage_keys_are_the_registrys_and_every_value_is_a_string(
 
 
 # -- MLflow ---------------------------------------------------------------------------------
+# What a tracked train-model and evaluate-model log (one run, every parameter, metric, tag
+# and artifact) is read back from the local pipeline run's own store in
+# tests/offline/test_local_run.py; here, how tracking fails.
 @pytest.fixture(scope="module")
-def tracked(splits: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """train-model and evaluate-model run with a tracking URI, as the local run prepares it."""
-    root = tmp_path_factory.mktemp("tracked")
-    store = LocalTracking(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts")
+def store(splits: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A local store, as the local run prepares it, and a model trained without tracking."""
+    root = tmp_path_factory.mktemp("store")
+    local = LocalTracking(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts")
     environment = job_environment(TRACKING_ARN)
-    store.apply(environment)  # what the local runner does to a job's environment
-    assert environment["MLFLOW_TRACKING_URI"] == store.uri
+    local.apply(environment)  # what the local runner does to a job's environment
+    assert environment["MLFLOW_TRACKING_URI"] == local.uri
     model = root / "model"
-    env = {
-        **environment,
-        "SM_CHANNEL_TRAIN": str(splits / "train"),
-        "SM_CHANNEL_VALIDATION": str(splits / "validation"),
-        "SM_MODEL_DIR": str(model),
-        "SM_OUTPUT_DIR": str(root),
-        "SM_HPS": json.dumps({"c": "0.5", "hash-bits": "16", "trainer": "tfidf-linear"}),
-    }
-    assert train.main([], env) == 0
-    report = evaluate.run(
-        model,
-        splits / "test",
-        root / "evaluation",
-        train_dir=splits / "train",
-        threshold=0.25,
-        environ=environment,
-    )
-    import mlflow  # noqa: PLC0415
-
-    client = mlflow.MlflowClient(tracking_uri=store.uri)
-    run_id = json.loads((model / "model.json").read_text())["mlflow_run_id"]
-    return {"client": client, "run": client.get_run(run_id), "report": report, "root": root}
-
-
-def test_train_creates_the_run_and_evaluate_logs_into_the_same_one(
-    tracked: dict[str, Any],
-) -> None:
-    run = tracked["run"]
-    assert tracked["report"]["lineage"]["mlflow_run_id"] == run.info.run_id
-    assert run.info.run_name == "abc123def"  # the pipeline execution id
-    assert run.info.status == "FINISHED"
-    experiment = tracked["client"].get_experiment(run.info.experiment_id)
-    assert experiment.name == "promote-code-dev"
-    assert len(tracked["client"].search_runs([run.info.experiment_id])) == 1
-
-
-def test_the_run_has_every_parameter(tracked: dict[str, Any]) -> None:
-    assert tracked["run"].data.params == {
-        "c": "0.5",
-        "hash-bits": "16",
-        "max-features": str(train.Hyperparameters.max_features),
-        "ngram-max": str(train.Hyperparameters.ngram_max),
-        "class-weight": "balanced",
-        "seed": "42",
-        "trainer": "tfidf-linear",
-        "approval_metric": "macro_f1",
-        "metric_threshold": "0.25",
-        "baseline_margin": "0.1",
-        "champion_tolerance": "0.01",
-        "model_package_group": "none",
-    }
-
-
-def test_the_run_has_the_training_and_evaluation_metrics(tracked: dict[str, Any]) -> None:
-    metrics = tracked["run"].data.metrics
-    report = tracked["report"]
-    scores = report["multiclass_classification_metrics"]
-    for name in ("accuracy", "macro_f1", "weighted_f1"):
-        assert metrics[name] == pytest.approx(scores[name]["value"])
-        assert metrics[f"baseline.{name}"] == pytest.approx(report["baseline"][name])
-    for name in ("train_accuracy", "train_macro_f1", "validation_accuracy", "train_seconds"):
-        assert name in metrics, name
-    assert metrics["validation_macro_f1"] > 0.5
-    per_class = {k: v for k, v in metrics.items() if k.startswith("f1.")}
-    assert len(per_class) == len(report["per_class_f1"]) == 8
-    assert metrics["f1.Cardiovascular_Pulmonary"] == pytest.approx(
-        report["per_class_f1"]["Cardiovascular / Pulmonary"]
-    )
-    assert metrics["champion.shortfall"] == 0.0
-    assert "champion.value" not in metrics  # no champion
-
-
-def test_the_run_has_the_lineage_tags(tracked: dict[str, Any], splits: Path) -> None:
-    tags = {k: v for k, v in tracked["run"].data.tags.items() if not k.startswith("mlflow.")}
-    data = json.loads((splits / "train" / "data_report.json").read_text())["input_sha256"]
-    assert tags == {
-        "commit": COMMIT,
-        "training_image": IMAGE,
-        "training_image_digest": "sha256:" + "cd" * 32,
-        "data_sha256": data,
-        "pipeline_execution_arn": EXECUTION_ARN,
-        "stack": "promote-code-dev",
-    }
-    assert tracked["report"]["lineage"]["data_sha256"] == data
-
-
-def test_the_run_has_the_report_the_matrix_and_the_model(tracked: dict[str, Any]) -> None:
-    client, run_id = tracked["client"], tracked["run"].info.run_id
-    assert [a.path for a in client.list_artifacts(run_id)] == [
-        "classification_report.txt",
-        "confusion_matrix.png",
-        "drift_baseline.json",
-        "evaluation.json",
-        "model",
-    ]
-    assert [a.path for a in client.list_artifacts(run_id, "model")] == ["model/model.joblib"]
-    local = Path(client.download_artifacts(run_id, "", str(tracked["root"] / "download")))
-    assert (local / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    logged = json.loads((local / "evaluation.json").read_text())
-    assert logged == tracked["report"]
-    assert tracked["report"]["summary"] in (local / "classification_report.txt").read_text()
-    # The artifacts live in the store's artifact root, not under a job's working directory.
-    artifact_uri = tracked["run"].info.artifact_uri
-    assert artifact_uri.startswith(str(tracked["root"] / "artifacts" / "promote-code-dev"))
+    train.train(splits / "train", None, model, train.Hyperparameters(hash_bits=12))
+    return {"uri": local.uri, "model": model}
 
 
 def test_without_a_tracking_uri_mlflow_is_never_imported(splits: Path, tmp_path: Path) -> None:
@@ -269,11 +171,10 @@ def test_a_run_that_cannot_be_created_fails_train_before_the_model_is_written(
 
 
 def test_evaluate_fails_when_its_run_cannot_be_resumed(
-    splits: Path, tracked: dict[str, Any], tmp_path: Path
+    splits: Path, store: dict[str, Any], tmp_path: Path
 ) -> None:
-    model = tracked["root"] / "model"
-    uri = tracked["client"].tracking_uri
-    environment = {**job_environment(uri)}
+    model = store["model"]
+    environment = job_environment(store["uri"])
     copy = tmp_path / "model"
     copy.mkdir()
     for path in model.iterdir():
@@ -286,10 +187,12 @@ def test_evaluate_fails_when_its_run_cannot_be_resumed(
 
 
 def test_a_logging_failure_is_a_warning_not_a_lost_evaluation(
-    tracked: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    store: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    client = tracked["client"]
-    environment = job_environment(client.tracking_uri)
+    import mlflow  # noqa: PLC0415
+
+    client = mlflow.MlflowClient(tracking_uri=store["uri"])
+    environment = job_environment(store["uri"])
     run = tracking.TrackedRun.start(environment, tags={"stack": "promote-code-dev"})
     assert run is not None
     run.log_batch("the metrics", metrics={"accuracy": 0.5})

@@ -152,20 +152,6 @@ def _tracked_run(demo: Demo) -> Any:
     return client, client.get_run(demo.record["metrics"]["lineage"]["mlflow_run_id"])
 
 
-TRACKED_PARAMS = {
-    "c",
-    "hash-bits",
-    "max-features",
-    "ngram-max",
-    "class-weight",
-    "seed",
-    "trainer",
-    "approval_metric",
-    "metric_threshold",
-    "baseline_margin",
-    "champion_tolerance",
-    "model_package_group",
-}
 TRACKED_TAGS = {
     "commit",
     "training_image",
@@ -181,29 +167,89 @@ TRACKED_ARTIFACTS = [
     "evaluation.json",
     "model",
 ]
+HYPERPARAMETERS = {
+    "RegularizationC": "c",
+    "HashBits": "hash-bits",
+    "MaxFeatures": "max-features",
+    "NgramMax": "ngram-max",
+    "ClassWeight": "class-weight",
+    "Seed": "seed",
+}
+"""The definition's parameters that train-model logs, under the job's hyperparameter names."""
+EVALUATION_PARAMETERS = {
+    "MetricThreshold": "metric_threshold",
+    "BaselineMargin": "baseline_margin",
+    "ChampionTolerance": "champion_tolerance",
+}
+"""The definition's parameters that evaluate-model logs."""
 
 
-def test_the_run_is_tracked_in_the_local_mlflow_store(demo: Demo) -> None:
+def test_the_run_is_tracked_in_the_local_mlflow_store(
+    demo: Demo, planned: tuple[str, StackOutputs], tmp_path: Path
+) -> None:
     # Beside the work directory (every run empties that), as build/local/mlflow is.
     store = demo.workdir.parent / "mlflow"
     assert demo.record["tracking_uri"] == f"sqlite:///{store / 'mlflow.db'}"
     client, run = _tracked_run(demo)
-    assert run.info.run_name == "local-execution"
+    # One run per execution: train-model created it, evaluate-model logged into the same one.
+    assert run.info.run_name == "local-execution"  # the pipeline execution id
     assert run.info.status == "FINISHED"
-    assert client.get_experiment(run.info.experiment_id).name == "promote-code-dev"
-    assert set(run.data.params) == TRACKED_PARAMS
-    assert run.data.params["model_package_group"] == "promote-code-dev-models"
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.name == "promote-code-dev"
+    assert len(client.search_runs([run.info.experiment_id])) == 1
+
+    # Every parameter, with the value this execution ran with (the definition's defaults).
+    defaults = {p["Name"]: p["DefaultValue"] for p in json.loads(planned[0])["Parameters"]}
+    assert run.data.params == {
+        **{key: str(defaults[name]) for name, key in HYPERPARAMETERS.items()},
+        "trainer": "tfidf-linear",
+        **{key: str(defaults[name]) for name, key in EVALUATION_PARAMETERS.items()},
+        "approval_metric": "macro_f1",
+        "model_package_group": "promote-code-dev-models",
+    }
+    hyperparameters = demo.workdir / "steps/train-model/container/opt/ml/input/config"
+    given = json.loads((hyperparameters / "hyperparameters.json").read_text())
+    assert given.items() <= run.data.params.items()  # what SageMaker gave the training job
+
+    # The training and evaluation metrics, per class under MLflow-safe names.
     report = demo.record["metrics"]
     metrics = run.data.metrics
-    assert metrics["macro_f1"] == report["multiclass_classification_metrics"]["macro_f1"]["value"]
-    assert {"train_accuracy", "validation_macro_f1", "baseline.macro_f1"} <= set(metrics)
-    assert len([m for m in metrics if m.startswith("f1.")]) == len(report["per_class_f1"])
-    tags = run.data.tags
-    assert set(tags) >= TRACKED_TAGS
-    assert tags["data_sha256"] == report["lineage"]["data_sha256"]
-    assert tags["commit"] == report["lineage"]["commit"]
+    scores = report["multiclass_classification_metrics"]
+    for name in ("accuracy", "macro_f1", "weighted_f1"):
+        assert metrics[name] == pytest.approx(scores[name]["value"])
+        assert metrics[f"baseline.{name}"] == pytest.approx(report["baseline"][name])
+    for name in ("train_accuracy", "train_macro_f1", "validation_accuracy", "train_seconds"):
+        assert name in metrics, name
+    assert metrics["validation_macro_f1"] > 0.5
+    per_class = {k: v for k, v in metrics.items() if k.startswith("f1.")}
+    assert len(per_class) == len(report["per_class_f1"]) == 8
+    assert metrics["f1.Cardiovascular_Pulmonary"] == pytest.approx(
+        report["per_class_f1"]["Cardiovascular / Pulmonary"]
+    )
+    assert metrics["champion.shortfall"] == 0.0
+    assert "champion.value" not in metrics  # the first package has no champion
+
+    # The lineage tags, the same facts the model package carries.
+    lineage_facts = report["lineage"]
+    tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
+    assert tags == {
+        "commit": lineage_facts["commit"],
+        "training_image": lineage_facts["training_image"],
+        "training_image_digest": lineage_facts["training_image"].rpartition("@")[2],
+        "data_sha256": lineage_facts["data_sha256"],
+        "pipeline_execution_arn": tags["pipeline_execution_arn"],
+        "stack": "promote-code-dev",
+    }
+    assert tags["pipeline_execution_arn"].endswith("/execution/local-execution")
+    assert lineage_facts["mlflow_run_id"] == run.info.run_id
+
+    # The report, the matrix and the model, in the store's artifact root (not a job's folder).
     assert [a.path for a in client.list_artifacts(run.info.run_id)] == TRACKED_ARTIFACTS
-    assert run.info.artifact_uri.startswith(str(store / "artifacts"))
+    assert run.info.artifact_uri.startswith(str(store / "artifacts" / "promote-code-dev"))
+    local = Path(client.download_artifacts(run.info.run_id, "", str(tmp_path)))
+    assert (local / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((local / "evaluation.json").read_text()) == report
+    assert report["summary"] in (local / "classification_report.txt").read_text()
 
 
 def test_the_run_reads_back_through_a_real_mlflow_servers_rest_api(demo: Demo) -> None:
@@ -218,7 +264,7 @@ def test_the_run_reads_back_through_a_real_mlflow_servers_rest_api(demo: Demo) -
         artifacts = get(f"artifacts/list?run_id={run.info.run_id}")["files"]
         model = get(f"artifacts/list?run_id={run.info.run_id}&path=model")["files"]
     assert found["info"]["run_name"] == "local-execution"
-    assert {p["key"] for p in found["data"]["params"]} == TRACKED_PARAMS
+    assert {p["key"]: p["value"] for p in found["data"]["params"]} == run.data.params
     metrics = {m["key"]: m["value"] for m in found["data"]["metrics"]}
     assert metrics == pytest.approx(run.data.metrics)
     assert {t["key"] for t in found["data"]["tags"]} >= TRACKED_TAGS
