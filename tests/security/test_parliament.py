@@ -16,10 +16,11 @@ construction; others are real and accepted (and handed to the file's owner).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)
     import parliament
     from parliament import analyze_policy_string, enhance_finding, override_config
+    from parliament.policy import Policy
 
 override_config(
     str(Path(parliament.__file__).parent / "community_auditors" / "config_override.yaml")
@@ -326,9 +328,28 @@ def all_plans(stack_plans: dict[str, StackPlan]) -> dict[str, StackPlan]:
     return plans
 
 
+def once_per_policy(method: Callable[..., list[str]]) -> Callable[..., list[str]]:
+    """`method`, answered once per policy and arguments. parliament's community auditors
+    each recompute what a document allows (four times a document: three quarters of this
+    module's time), and the answer depends only on the document's statements."""
+
+    @functools.wraps(method)
+    def once(policy: Policy, *args: Any, **kwargs: Any) -> list[str]:
+        memo = policy.__dict__.setdefault("_answers", {})
+        key = (method.__name__, args, tuple(sorted(kwargs.items())))
+        if key not in memo:
+            memo[key] = method(policy, *args, **kwargs)
+        return list(memo[key])
+
+    return once
+
+
 @pytest.fixture(scope="module")
 def findings(all_plans: dict[str, StackPlan]) -> list[Finding]:
-    return findings_of(all_plans)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("get_allowed_actions", "get_allowed_resources"):
+            patch.setattr(Policy, name, once_per_policy(getattr(Policy, name)))
+        return findings_of(all_plans)
 
 
 def test_every_kind_of_document_is_found(all_plans: dict[str, StackPlan]) -> None:
