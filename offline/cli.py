@@ -118,7 +118,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 def run_locally(argv: list[str]) -> int:
     """`python -m offline.pipeline.cli <argv>`, imported when run: the local runner brings
-    boto3, moto and pandas, which `promote plan` never needs."""
+    pandas, numpy and joblib, which `promote plan` never needs."""
     from offline.pipeline.cli import main  # noqa: PLC0415
 
     return main(argv)

