@@ -211,6 +211,9 @@ def test_a_hostile_process_and_this_one_plan_byte_identical_stacks(
     guard = json.loads((planned_dir / GUARD_REPORT).read_text())
     assert guard["attempts"] == [], "network attempts while importing/planning"
     assert guard["hash"] != hash(HASH_PROBE), "the child had this process's hash seed"
+    # `promote plan` never loads what only the local run and the monitor use (pandas and
+    # numpy come with the sagemaker SDK).
+    assert {"joblib", "sklearn", "mlflow", "moto"} & set(guard["packages"]) == set()
     here = plan_stacks(PLANNED_STACKS, image_tag=TEST_TAG)
     for stack, plan in stack_plans.items():
         assert here[stack].to_json() == plan.to_json(), stack

@@ -4,8 +4,9 @@
 
 runs `<module>` as `__main__` (like `python -m <module> args...`) with every
 socket connect, DNS lookup and botocore request refused, then writes the
-attempts and this interpreter's `hash("promote-code")` (so the caller can check
-the child had another hash seed) to `<report.json>`. Importing this module
+attempts, this interpreter's `hash("promote-code")` (so the caller can check
+the child had another hash seed) and the top-level packages it imported to
+`<report.json>`. Importing this module
 imports only the standard library and botocore's session, so whatever the
 module imports afterwards (the sagemaker SDK, its import-time side effects) is
 guarded.
@@ -56,7 +57,9 @@ def main(argv: list[str]) -> int:
     except SystemExit as exit_:
         code = exit_.code
     finally:
-        Path(report).write_text(json.dumps({"attempts": attempts, "hash": hash(HASH_PROBE)}))
+        packages = sorted({name.partition(".")[0] for name in sys.modules})
+        report_data = {"attempts": attempts, "hash": hash(HASH_PROBE), "packages": packages}
+        Path(report).write_text(json.dumps(report_data))
     return code if isinstance(code, int) else (0 if code is None else 1)
 
 
